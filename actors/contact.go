@@ -1,0 +1,611 @@
+package actors
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/tsunagu/tsunagu/actors/routing"
+	"github.com/tsunagu/tsunagu/actors/shard"
+	"github.com/tsunagu/tsunagu/customer"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+	"google.golang.org/protobuf/types/known/durationpb"
+)
+
+// Timing holds the protocol's retry intervals.
+type Timing struct {
+	// Retry is how often an unanswered cross-shard message is resent.
+	Retry time.Duration
+	// Probe is how often a long hold (an offer out, a wrap-up) is checked
+	// with the other side, so a message lost in a failover is recovered.
+	Probe time.Duration
+	// Round bounds how long a freed agent waits for its queues' candidates.
+	Round time.Duration
+	// InstructionRetry is how long to wait for a carrier's ack.
+	InstructionRetry time.Duration
+}
+
+// DefaultTiming returns the defaults.
+func DefaultTiming() Timing {
+	return Timing{Retry: time.Second, Probe: 10 * time.Second, Round: 250 * time.Millisecond, InstructionRetry: time.Second}
+}
+
+// contactMachine decides for one contact. Its record is the last committed
+// copy; everything else is soft state a new owner rebuilds from the record.
+type contactMachine struct {
+	id     string
+	shard  uint32
+	fence  *pb.Fence
+	cfg    *routing.Config
+	timing Timing
+	queue  *routing.Queue
+
+	rec    shard.Contact
+	hasRec bool
+
+	// While arriving: the request and everyone waiting for its answer.
+	req     *pb.ContactArrival
+	replies []func(*pb.ArrivalReply)
+	// reserve: the agent has answered the current hold.
+	granted bool
+	// ended: the agent has acknowledged ContactEnded.
+	endedAcked bool
+	// The connect instruction to the carrier, until acknowledged.
+	instrID    string
+	instrAcked bool
+	// agentShard is the shard of the agent the contact is held for.
+	agentShard uint32
+	round      uint64
+}
+
+// Tags saying what a committed proposal was for.
+type (
+	tagArrive  struct{ extras routing.Requirements }
+	tagLock    struct{ l lockContact }
+	tagUnlock  struct{ ackAgent bool }
+	tagConnect struct{}
+	tagEnd     struct {
+		reply func(*pb.MediaEventReply)
+		was   pb.ContactState
+	}
+	tagMedia struct {
+		reply func(*pb.MediaEventReply)
+		ev    *pb.MediaEvent
+	}
+	tagDone struct{}
+)
+
+func (m *contactMachine) queueTarget() target {
+	return target{kind: queueKind, shard: m.shard, id: m.queue.Name}
+}
+
+func (m *contactMachine) agentTarget() target {
+	return target{kind: agentKind, shard: m.agentShard, id: m.rec.AgentID}
+}
+
+// step handles one input at time now.
+func (m *contactMachine) step(now int64, in any, fx *effects) {
+	switch in := in.(type) {
+	case startContact:
+		m.start(now, in, fx)
+	case customerLoaded:
+		m.arrive(now, in, fx)
+	case committed:
+		m.committed(now, in, fx)
+	case lockContact:
+		m.lock(now, in, fx)
+	case media:
+		m.media(now, in, fx)
+	case instructionAcked:
+		m.instructionAcked(now, in, fx)
+	case timerFired:
+		m.timer(now, in, fx)
+	case rebuild:
+		m.rebuild(now, fx)
+	case *pb.ShardMessage:
+		m.shardMessage(now, in, fx)
+	}
+}
+
+func (m *contactMachine) start(now int64, s startContact, fx *effects) {
+	if m.hasRec {
+		// A retry that raced the first request, after the commit.
+		fx.reply(arrivalReplyFunc(s.reply, m.replyFor(nil)))
+		return
+	}
+	m.replies = append(m.replies, s.reply)
+	if m.req != nil {
+		return // the first request is on its way; answer both then
+	}
+	m.req = s.req
+	if m.queue == nil {
+		m.queue = m.cfg.Queues[s.req.GetQueue()]
+	}
+	if key := s.req.GetCustomerKey(); key != "" {
+		fx.lookup = &key
+		return
+	}
+	m.arrive(now, customerLoaded{}, fx)
+}
+
+// arrive proposes the arrival, personalised by the customer context when
+// there is one: tier sets priority, language a requirement, the last agent a
+// preferred agent for the queue's window.
+func (m *contactMachine) arrive(now int64, cl customerLoaded, fx *effects) {
+	req := m.req
+	if req == nil || m.hasRec {
+		return
+	}
+	if cl.err != nil {
+		fx.log("customer context unavailable; routing without personalisation", "contact_id", m.id, "err", cl.err)
+	}
+	a := &pb.ContactArrive{
+		ContactId:   req.GetContactId(),
+		Queue:       req.GetQueue(),
+		Channel:     req.GetChannel(),
+		Direction:   req.GetDirection(),
+		CustomerKey: req.GetCustomerKey(),
+		Attributes:  req.GetAttributes(),
+		Skills:      req.GetSkills(),
+		Priority:    req.GetPriority(),
+		ArrivedAt:   now,
+		Carrier:     req.GetCarrier(),
+		Language:    req.GetLanguage(),
+	}
+	if a.Direction == pb.Direction_DIRECTION_UNSPECIFIED {
+		a.Direction = pb.Direction_DIRECTION_INBOUND
+	}
+	if a.Carrier == "" {
+		a.Carrier = "default"
+	}
+	if ws := req.GetWaitingSince(); ws != nil {
+		if t := ws.AsTime().UnixNano(); t < now {
+			a.ArrivedAt = t
+		}
+	}
+	if cl.found {
+		a.Tier = cl.ctx.Tier
+		a.Priority += m.cfg.TierPriority[cl.ctx.Tier]
+		if a.Language == "" {
+			a.Language = cl.ctx.Language
+		}
+		if w := m.queue.PreferredWindow; w > 0 && cl.ctx.LastAgent != "" {
+			a.PreferredAgent = cl.ctx.LastAgent
+			a.PreferredUntil = now + int64(w)
+		}
+	}
+	if a.Language != "" {
+		a.Skills = append(append([]*pb.SkillRequirement(nil), a.Skills...),
+			&pb.SkillRequirement{Skill: routing.LanguageSkill(a.Language), MinLevel: 1})
+	}
+	cmd := command(now, m.shard)
+	cmd.Kind = &pb.Command_ContactArrive{ContactArrive: a}
+	fx.proposeCmd(cmd, tagArrive{extras: routing.NewRequirements(a.Skills)})
+}
+
+// Extras returns a contact's requirements beyond its queue's.
+func extrasOf(c *shard.Contact) routing.Requirements {
+	return routing.NewRequirements(c.Arrival.GetSkills())
+}
+
+func (m *contactMachine) replyFor(err error) *pb.ArrivalReply {
+	r := &pb.ArrivalReply{
+		ContactId:    m.id,
+		Queue:        m.queue.Name,
+		MediaSubject: MediaSubject(m.queue.Name, m.id),
+		Fence:        m.fence,
+	}
+	if err != nil {
+		r.Error = errorOf(err)
+		return r
+	}
+	r.Status = pb.ArrivalStatus_ARRIVAL_STATUS_QUEUED
+	r.State = m.rec.State
+	return r
+}
+
+func arrivalReplyFunc(f func(*pb.ArrivalReply), r *pb.ArrivalReply) func() {
+	return func() { f(r) }
+}
+
+func (m *contactMachine) committed(now int64, c committed, fx *effects) {
+	res := c.res
+	if res.Err == nil && res.HasContact {
+		m.rec, m.hasRec = res.Contact, true
+	}
+	switch t := c.tag.(type) {
+	case tagArrive:
+		replies := m.replies
+		m.replies, m.req = nil, nil
+		if res.Err != nil {
+			for _, r := range replies {
+				fx.reply(arrivalReplyFunc(r, m.replyFor(res.Err)))
+			}
+			fx.stop = true
+			return
+		}
+		if m.rec.State == pb.ContactState_CONTACT_STATE_QUEUED {
+			fx.send(m.queueTarget(), enqueued{rec: m.rec, extras: t.extras, replies: replies})
+			return
+		}
+		for _, r := range replies {
+			fx.reply(arrivalReplyFunc(r, m.replyFor(nil)))
+		}
+	case tagLock:
+		if res.Err != nil {
+			queued := m.hasRec && m.rec.State == pb.ContactState_CONTACT_STATE_QUEUED
+			fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: t.l.agentID, taking: t.l.taking, requeue: queued, rec: m.rec, extras: extrasOf(&m.rec)})
+			return
+		}
+		m.agentShard, m.round, m.granted = t.l.agentShard, t.l.round, false
+		m.sendReserve(fx)
+		fx.timer("reserve", m.timing.Retry)
+	case tagUnlock:
+		if res.Err != nil {
+			fx.log("unlock refused", "contact_id", m.id, "err", res.Err)
+			return
+		}
+		fx.cancel("reserve")
+		fx.send(m.queueTarget(), requeued{rec: m.rec, extras: extrasOf(&m.rec)})
+	case tagConnect:
+		if res.Err != nil {
+			// The contact ended while the agent accepted: free the agent.
+			m.sendEnded(fx, true)
+			return
+		}
+		fx.cancel("reserve")
+		m.ackAgent(fx, pb.AckKind_ACK_KIND_OFFER_OUTCOME)
+		m.instruct(fx, 1)
+	case tagEnd:
+		m.ended(now, t, res, fx)
+	case tagMedia:
+		if res.Err != nil {
+			fx.reply(func() { t.reply(&pb.MediaEventReply{ContactId: m.id, State: m.rec.State, Error: errorOf(res.Err)}) })
+			return
+		}
+		fx.reply(func() { t.reply(&pb.MediaEventReply{ContactId: m.id, State: m.rec.State}) })
+		m.mediaNotice(t.ev, fx)
+	case tagDone:
+		if res.Err != nil {
+			fx.log("done refused", "contact_id", m.id, "err", res.Err)
+			return
+		}
+		m.ackAgent(fx, pb.AckKind_ACK_KIND_WRAP_UP_FINISHED)
+		m.recordInteraction(fx, "handled")
+		fx.stop = true
+	}
+}
+
+func (m *contactMachine) lock(now int64, l lockContact, fx *effects) {
+	if !m.hasRec || m.rec.State != pb.ContactState_CONTACT_STATE_QUEUED {
+		fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: l.agentID, taking: l.taking})
+		return
+	}
+	cmd := command(now, m.shard)
+	cmd.Kind = &pb.Command_ContactLock{ContactLock: &pb.ContactLock{
+		ContactId: m.id,
+		AgentId:   l.agentID,
+		OfferId:   fmt.Sprintf("%s#%d", m.id, m.rec.Attempts+1),
+	}}
+	fx.proposeCmd(cmd, tagLock{l: l})
+}
+
+func (m *contactMachine) sendReserve(fx *effects) {
+	msg := shardMsg(m.fence)
+	msg.Kind = &pb.ShardMessage_ReserveRequest{ReserveRequest: &pb.ReserveRequest{
+		OfferId:      m.rec.OfferID,
+		ContactId:    m.id,
+		Queue:        m.queue.Name,
+		Channel:      m.rec.Arrival.GetChannel(),
+		AgentId:      m.rec.AgentID,
+		ContactShard: m.shard,
+		Priority:     m.rec.Arrival.GetPriority(),
+		ArrivedAt:    m.rec.Arrival.GetArrivedAt(),
+		CustomerKey:  m.rec.Arrival.GetCustomerKey(),
+		Attributes:   m.rec.Arrival.GetAttributes(),
+		Round:        m.round,
+	}}
+	fx.send(m.agentTarget(), msg)
+}
+
+func (m *contactMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects) {
+	switch k := msg.GetKind().(type) {
+	case *pb.ShardMessage_ReserveReply:
+		r := k.ReserveReply
+		if !m.hasRec || m.rec.State != pb.ContactState_CONTACT_STATE_RESERVED || r.GetOfferId() != m.rec.OfferID {
+			return
+		}
+		if r.GetGranted() {
+			m.granted = true
+			fx.timer("reserve", m.timing.Probe)
+			return
+		}
+		m.unlock(now, pb.UnlockReason_UNLOCK_REASON_DECLINED, false, fx)
+	case *pb.ShardMessage_OfferOutcome:
+		m.outcome(now, k.OfferOutcome, fx)
+	case *pb.ShardMessage_Ack:
+		if k.Ack.GetKind() == pb.AckKind_ACK_KIND_CONTACT_ENDED && k.Ack.GetOfferId() == m.rec.OfferID {
+			m.endedAcked = true
+			if m.rec.Terminal() {
+				fx.cancel("ended")
+				fx.stop = true
+				return
+			}
+			// In wrap-up: keep probing in case WrapUpFinished is lost.
+			fx.timer("ended", m.timing.Probe)
+		}
+	case *pb.ShardMessage_WrapUpFinished:
+		w := k.WrapUpFinished
+		switch {
+		case m.rec.State == pb.ContactState_CONTACT_STATE_WRAP_UP && w.GetOfferId() == m.rec.OfferID:
+			cmd := command(now, m.shard)
+			cmd.Kind = &pb.Command_ContactDone{ContactDone: &pb.ContactDone{ContactId: m.id, OfferId: w.GetOfferId()}}
+			fx.proposeCmd(cmd, tagDone{})
+		default:
+			// Already done, or about an older offer: acknowledge so the
+			// agent stops resending.
+			m.ackAgentOffer(fx, pb.AckKind_ACK_KIND_WRAP_UP_FINISHED, w.GetOfferId(), w.GetAgentId(), msg.GetFence().GetShard())
+		}
+	}
+}
+
+func (m *contactMachine) outcome(now int64, o *pb.OfferOutcome, fx *effects) {
+	current := m.hasRec && o.GetOfferId() == m.rec.OfferID
+	if !current || m.rec.State != pb.ContactState_CONTACT_STATE_RESERVED {
+		if current && o.GetOutcome() == pb.OutcomeKind_OUTCOME_KIND_ACCEPTED && m.rec.State == pb.ContactState_CONTACT_STATE_ABANDONED {
+			// The caller hung up as the agent accepted: release the agent.
+			m.sendEnded(fx, true)
+		}
+		m.ackAgentOffer(fx, pb.AckKind_ACK_KIND_OFFER_OUTCOME, o.GetOfferId(), o.GetAgentId(), m.agentShard)
+		return
+	}
+	switch o.GetOutcome() {
+	case pb.OutcomeKind_OUTCOME_KIND_ACCEPTED:
+		cmd := command(now, m.shard)
+		cmd.Kind = &pb.Command_ContactConnect{ContactConnect: &pb.ContactConnect{ContactId: m.id, OfferId: m.rec.OfferID}}
+		fx.proposeCmd(cmd, tagConnect{})
+	case pb.OutcomeKind_OUTCOME_KIND_REJECTED:
+		m.unlock(now, pb.UnlockReason_UNLOCK_REASON_REJECTED, true, fx)
+	case pb.OutcomeKind_OUTCOME_KIND_MISSED:
+		m.unlock(now, pb.UnlockReason_UNLOCK_REASON_MISSED, true, fx)
+	}
+}
+
+func (m *contactMachine) unlock(now int64, reason pb.UnlockReason, ackAgent bool, fx *effects) {
+	if ackAgent {
+		m.ackAgent(fx, pb.AckKind_ACK_KIND_OFFER_OUTCOME)
+	}
+	cmd := command(now, m.shard)
+	cmd.Kind = &pb.Command_ContactUnlock{ContactUnlock: &pb.ContactUnlock{ContactId: m.id, OfferId: m.rec.OfferID, Reason: reason}}
+	fx.proposeCmd(cmd, tagUnlock{ackAgent: ackAgent})
+}
+
+func (m *contactMachine) ackAgent(fx *effects, k pb.AckKind) {
+	m.ackAgentOffer(fx, k, m.rec.OfferID, m.rec.AgentID, m.agentShard)
+}
+
+func (m *contactMachine) ackAgentOffer(fx *effects, k pb.AckKind, offerID, agentID string, agentShard uint32) {
+	if agentID == "" {
+		return
+	}
+	msg := shardMsg(m.fence)
+	msg.Kind = &pb.ShardMessage_Ack{Ack: &pb.Ack{Kind: k, OfferId: offerID, AgentId: agentID, ContactId: m.id}}
+	fx.send(target{kind: agentKind, shard: agentShard, id: agentID}, msg)
+}
+
+// instruct sends (or resends) the connect instruction to the carrier. The
+// instruction id is fixed per offer, so carriers can drop repeats.
+func (m *contactMachine) instruct(fx *effects, attempt uint32) {
+	id := m.rec.OfferID + "/connect"
+	if m.instrID != id {
+		m.instrID, m.instrAcked = id, false
+	}
+	endpoint := ""
+	if p, ok := m.cfg.Agents[m.rec.AgentID]; ok {
+		endpoint = p.GetEndpoint()
+	}
+	fx.instr = append(fx.instr, instruction{carrier: m.rec.Arrival.GetCarrier(), in: &pb.RoutingInstruction{
+		SchemaVersion: 1,
+		InstructionId: id,
+		Kind:          pb.InstructionKind_INSTRUCTION_KIND_CONNECT,
+		ContactId:     m.id,
+		Queue:         m.queue.Name,
+		AgentId:       m.rec.AgentID,
+		AgentEndpoint: endpoint,
+		Channel:       m.rec.Arrival.GetChannel(),
+		Fence:         m.fence,
+		Attempt:       attempt,
+	}})
+	fx.timer(fmt.Sprintf("instr/%d", attempt), m.timing.InstructionRetry)
+}
+
+func (m *contactMachine) instructionAcked(now int64, a instructionAcked, fx *effects) {
+	if a.id != m.instrID || m.instrAcked {
+		return
+	}
+	if a.err != nil {
+		// Timeout or no responder: the retry timer resends.
+		return
+	}
+	m.instrAcked = true
+	if e := a.ack.GetError(); e != nil {
+		fx.log("carrier could not carry out instruction", "contact_id", m.id, "instruction_id", a.id, "code", e.GetCode().String(), "message", e.GetMessage())
+	}
+}
+
+func (m *contactMachine) media(now int64, md media, fx *effects) {
+	if !m.hasRec {
+		fx.reply(func() {
+			md.reply(&pb.MediaEventReply{ContactId: m.id, Error: &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNAVAILABLE, Message: fmt.Sprintf("contact %q is still being accepted; retry", m.id)}})
+		})
+		return
+	}
+	switch md.ev.GetKind() {
+	case pb.MediaKind_MEDIA_KIND_HUNG_UP:
+		cmd := command(now, m.shard)
+		cmd.Kind = &pb.Command_ContactEnd{ContactEnd: &pb.ContactEnd{ContactId: m.id, Reason: pb.EndReason_END_REASON_HANGUP}}
+		fx.proposeCmd(cmd, tagEnd{reply: md.reply, was: m.rec.State})
+	case pb.MediaKind_MEDIA_KIND_DTMF:
+		state := m.rec.State
+		fx.reply(func() { md.reply(&pb.MediaEventReply{ContactId: m.id, State: state}) })
+		m.mediaNotice(md.ev, fx)
+	default:
+		cmd := command(now, m.shard)
+		cmd.Kind = &pb.Command_ContactMedia{ContactMedia: &pb.ContactMedia{ContactId: m.id, Kind: md.ev.GetKind()}}
+		fx.proposeCmd(cmd, tagMedia{reply: md.reply, ev: md.ev})
+	}
+}
+
+// mediaNotice tells the agent holding the contact about a media event.
+func (m *contactMachine) mediaNotice(ev *pb.MediaEvent, fx *effects) {
+	if m.rec.State != pb.ContactState_CONTACT_STATE_CONNECTED || m.rec.AgentID == "" {
+		return
+	}
+	fx.notify(m.rec.AgentID, &pb.AgentNotice{SchemaVersion: 1, Kind: pb.NoticeKind_NOTICE_KIND_MEDIA, AgentId: m.rec.AgentID, Media: ev, Fence: m.fence})
+}
+
+func (m *contactMachine) ended(now int64, t tagEnd, res shard.Result, fx *effects) {
+	state := m.rec.State
+	if res.Err != nil {
+		fx.reply(func() { t.reply(&pb.MediaEventReply{ContactId: m.id, State: state, Error: errorOf(res.Err)}) })
+		return
+	}
+	fx.reply(func() { t.reply(&pb.MediaEventReply{ContactId: m.id, State: state}) })
+	if res.Duplicate {
+		return
+	}
+	switch t.was {
+	case pb.ContactState_CONTACT_STATE_QUEUED:
+		fx.send(m.queueTarget(), dequeued{contactID: m.id})
+		m.recordInteraction(fx, "abandoned")
+		fx.stop = true
+	case pb.ContactState_CONTACT_STATE_RESERVED:
+		fx.cancel("reserve")
+		m.recordInteraction(fx, "abandoned")
+		m.sendEnded(fx, true)
+	case pb.ContactState_CONTACT_STATE_CONNECTED:
+		m.sendEnded(fx, false)
+	}
+}
+
+// sendEnded tells the agent the contact is over; resent until acknowledged.
+func (m *contactMachine) sendEnded(fx *effects, withdrawn bool) {
+	m.endedAcked = false
+	msg := shardMsg(m.fence)
+	msg.Kind = &pb.ShardMessage_ContactEnded{ContactEnded: &pb.ContactEnded{
+		OfferId:   m.rec.OfferID,
+		ContactId: m.id,
+		AgentId:   m.rec.AgentID,
+		Queue:     m.queue.Name,
+		Withdrawn: withdrawn,
+	}}
+	fx.send(m.agentTarget(), msg)
+	fx.timer("ended", m.timing.Retry)
+}
+
+func (m *contactMachine) recordInteraction(fx *effects, outcome string) {
+	key := m.rec.Arrival.GetCustomerKey()
+	if key == "" {
+		return
+	}
+	fx.records = append(fx.records, interaction{key: key, in: customer.Interaction{
+		ContactID: m.id,
+		Channel:   channelName(m.rec.Arrival.GetChannel()),
+		Queue:     m.queue.Name,
+		AgentID:   m.rec.HandledBy,
+		StartedAt: time.Unix(0, m.rec.Arrival.GetArrivedAt()),
+		EndedAt:   time.Unix(0, m.rec.EndedAt),
+		Outcome:   outcome,
+	}})
+}
+
+func (m *contactMachine) timer(now int64, t timerFired, fx *effects) {
+	switch {
+	case t.key == "reserve":
+		if m.rec.State != pb.ContactState_CONTACT_STATE_RESERVED {
+			return
+		}
+		// Unanswered, or a long-standing offer: ask again. The agent's shard
+		// answers a repeat with what became of the offer.
+		m.sendReserve(fx)
+		if m.granted {
+			fx.timer("reserve", m.timing.Probe)
+		} else {
+			fx.timer("reserve", m.timing.Retry)
+		}
+	case t.key == "ended":
+		switch {
+		case m.rec.State == pb.ContactState_CONTACT_STATE_WRAP_UP:
+			m.sendEnded(fx, false)
+			if m.endedAcked {
+				fx.timer("ended", m.timing.Probe)
+			}
+		case m.rec.State == pb.ContactState_CONTACT_STATE_ABANDONED && !m.endedAcked:
+			m.sendEnded(fx, true)
+		}
+	case len(t.key) > 6 && t.key[:6] == "instr/":
+		if m.instrAcked || m.instrID == "" {
+			return
+		}
+		if s := m.rec.State; s != pb.ContactState_CONTACT_STATE_CONNECTED {
+			return // the contact ended: nothing left to connect
+		}
+		var attempt uint32
+		fmt.Sscanf(t.key[6:], "%d", &attempt)
+		m.instruct(fx, attempt+1)
+	}
+}
+
+// rebuild re-drives whatever was in flight when the record was committed
+// by a previous owner (or before this actor was passivated).
+func (m *contactMachine) rebuild(now int64, fx *effects) {
+	switch m.rec.State {
+	case pb.ContactState_CONTACT_STATE_QUEUED:
+		// The queue actor lines queued contacts up from the shard state.
+	case pb.ContactState_CONTACT_STATE_RESERVED:
+		m.sendReserve(fx)
+		fx.timer("reserve", m.timing.Retry)
+	case pb.ContactState_CONTACT_STATE_CONNECTED:
+		m.instruct(fx, 1)
+	case pb.ContactState_CONTACT_STATE_WRAP_UP:
+		m.sendEnded(fx, false)
+	case pb.ContactState_CONTACT_STATE_ABANDONED:
+		if m.rec.OfferID != "" && m.rec.ConnectedAt == 0 {
+			m.sendEnded(fx, true)
+			return
+		}
+		fx.stop = true
+	default:
+		fx.stop = true
+	}
+}
+
+func channelName(ch pb.Channel) string {
+	switch ch {
+	case pb.Channel_CHANNEL_VOICE:
+		return "voice"
+	case pb.Channel_CHANNEL_CHAT:
+		return "chat"
+	case pb.Channel_CHANNEL_EMAIL:
+		return "email"
+	case pb.Channel_CHANNEL_SMS:
+		return "sms"
+	case pb.Channel_CHANNEL_CALLBACK:
+		return "callback"
+	}
+	return "unknown"
+}
+
+// MediaSubject is where a carrier publishes a contact's media events.
+func MediaSubject(queue, contactID string) string {
+	return "tsunagu.v1.media." + queue + "." + contactID
+}
+
+func durationOf(ns int64) *durationpb.Duration { return durationpb.New(time.Duration(ns)) }
+
+// errorOf turns an error into the contract's error.
+func errorOf(err error) *pb.Error {
+	if err == nil {
+		return nil
+	}
+	return &pb.Error{Code: shard.CodeOf(err), Message: err.Error()}
+}

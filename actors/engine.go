@@ -1,0 +1,407 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/tsunagu/tsunagu/actors/routing"
+	"github.com/tsunagu/tsunagu/actors/shard"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+// Config configures an Engine.
+type Config struct {
+	// Routing is the compiled routing configuration (required).
+	Routing *routing.Config
+	// Shards is the fixed number of shards of the cluster (required).
+	Shards uint32
+	// System is the protoactor system to host actors on (required).
+	System *actor.ActorSystem
+	// Bus carries notices, instructions and events out (required).
+	Bus Bus
+	// Events receives committed events of owned shards, in commit order
+	// per shard (optional).
+	Events func(shard uint32, term uint64, events []*pb.Event)
+	// Customers is the customer-context store; nil routes without it.
+	Customers Customers
+	// LookupTimeout bounds a customer-context read at arrival.
+	LookupTimeout time.Duration
+	Clock         Clock
+	Logger        *slog.Logger
+	Timing        Timing
+	// Remote delivers messages for shards this node does not own; nil on a
+	// single node.
+	Remote func(to Address, msg *pb.ShardMessage) error
+}
+
+// Address names an actor anywhere in the cluster.
+type Address struct {
+	Kind  string // "queue", "agent" or "contact"
+	Shard uint32
+	ID    string
+}
+
+// Errors returned by the Engine's entry points.
+var (
+	// ErrNotOwner: the shard is not owned by this node.
+	ErrNotOwner = errors.New("actors: shard not owned here")
+	// ErrInvalidEngineConfig: a required setting is missing.
+	ErrInvalidEngineConfig = errors.New("actors: invalid engine config")
+)
+
+// Metrics are the engine's running totals.
+type Metrics struct {
+	Proposals         atomic.Uint64
+	CustomerFallbacks atomic.Uint64
+	RecordFailures    atomic.Uint64
+	Undeliverable     atomic.Uint64
+	Spawned           atomic.Uint64
+	// Panics counts inputs dropped because a machine panicked: always a bug.
+	Panics atomic.Uint64
+}
+
+// Engine hosts the actors of the shards this node owns.
+type Engine struct {
+	env           *env
+	sys           *actor.ActorSystem
+	bus           Bus
+	events        func(uint32, uint64, []*pb.Event)
+	customers     Customers
+	lookupTimeout time.Duration
+	clock         Clock
+	log           *slog.Logger
+	remote        func(Address, *pb.ShardMessage) error
+	metrics       Metrics
+
+	mu    sync.RWMutex
+	hosts map[uint32]*host
+}
+
+// NewEngine returns an engine owning no shard yet.
+func NewEngine(cfg Config) (*Engine, error) {
+	switch {
+	case cfg.Routing == nil:
+		return nil, fmt.Errorf("%w: Routing is nil", ErrInvalidEngineConfig)
+	case cfg.Shards == 0:
+		return nil, fmt.Errorf("%w: Shards is 0; allowed 1 or more", ErrInvalidEngineConfig)
+	case cfg.System == nil:
+		return nil, fmt.Errorf("%w: System is nil", ErrInvalidEngineConfig)
+	case cfg.Bus == nil:
+		return nil, fmt.Errorf("%w: Bus is nil", ErrInvalidEngineConfig)
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = SystemClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Timing == (Timing{}) {
+		cfg.Timing = DefaultTiming()
+	}
+	if cfg.LookupTimeout <= 0 {
+		cfg.LookupTimeout = 50 * time.Millisecond
+	}
+	return &Engine{
+		env:           &env{cfg: cfg.Routing, timing: cfg.Timing, shards: cfg.Shards},
+		sys:           cfg.System,
+		bus:           cfg.Bus,
+		events:        cfg.Events,
+		customers:     cfg.Customers,
+		lookupTimeout: cfg.LookupTimeout,
+		clock:         cfg.Clock,
+		log:           cfg.Logger,
+		remote:        cfg.Remote,
+		hosts:         make(map[uint32]*host),
+	}, nil
+}
+
+// Metrics returns the engine's counters.
+func (e *Engine) Metrics() *Metrics { return &e.metrics }
+
+// Shards returns the number of shards.
+func (e *Engine) Shards() uint32 { return e.env.shards }
+
+// Routing returns the routing configuration.
+func (e *Engine) Routing() *routing.Config { return e.env.cfg }
+
+// Apply returns the function a shard's log applies committed commands with:
+// it applies them to state and, when this node owns the shard, publishes
+// their events. The in-memory log and the Raft FSM both call it.
+func (e *Engine) Apply(state *shard.State) func(cmds []*pb.Command) []shard.Result {
+	id := state.Shard()
+	return func(cmds []*pb.Command) []shard.Result {
+		results := state.ApplyBatch(cmds, make([]shard.Result, 0, len(cmds)))
+		if e.events == nil {
+			return results
+		}
+		h := e.host(id)
+		if h == nil {
+			return results
+		}
+		var evs []*pb.Event
+		for i := range results {
+			evs = append(evs, results[i].Events...)
+		}
+		if len(evs) > 0 {
+			e.events(id, h.fence.GetTerm(), evs)
+		}
+		return results
+	}
+}
+
+// host is one owned shard: its state, its log and its actors.
+type host struct {
+	e     *Engine
+	id    uint32
+	fence *pb.Fence
+	state *shard.State
+	log   Log
+
+	mu     sync.RWMutex
+	actors map[target]*actor.PID
+	gone   bool
+}
+
+func (e *Engine) host(id uint32) *host {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.hosts[id]
+}
+
+// Acquire makes this node the owner of shard id under term: it rebuilds the
+// shard's actors from state — queues lined up, agents' offers and timers
+// re-armed, contacts' in-flight conversations re-driven.
+func (e *Engine) Acquire(id uint32, term uint64, state *shard.State, log Log) {
+	h := &host{e: e, id: id, fence: &pb.Fence{Shard: id, Term: term}, state: state, log: log, actors: make(map[target]*actor.PID)}
+	e.mu.Lock()
+	e.hosts[id] = h
+	e.mu.Unlock()
+
+	queued := make(map[string][]shard.Contact)
+	var inFlight []string
+	state.Contacts(func(c shard.Contact) {
+		switch {
+		case c.State == pb.ContactState_CONTACT_STATE_QUEUED:
+			queued[c.Queue()] = append(queued[c.Queue()], c)
+		case !c.Terminal() || (c.State == pb.ContactState_CONTACT_STATE_ABANDONED && c.OfferID != "" && c.ConnectedAt == 0):
+			inFlight = append(inFlight, c.ID())
+		}
+	})
+	now := e.clock.Now().UnixNano()
+	for _, name := range e.env.cfg.QueueNames {
+		if e.env.queueShard(name) != id {
+			continue
+		}
+		q := e.env.cfg.Queues[name]
+		m := newQueueMachine(q, id, h.fence, e.env, state.Contact)
+		for _, c := range queued[name] {
+			m.line(now, &c, extrasOf(&c))
+		}
+		h.spawn(target{kind: queueKind, shard: id, id: name}, m, nil)
+	}
+	var agents []string
+	state.Agents(func(a shard.Agent) {
+		if a.LoggedIn() {
+			agents = append(agents, a.ID())
+		}
+	})
+	for _, a := range agents {
+		h.deliver(target{kind: agentKind, shard: id, id: a}, rebuild{})
+	}
+	for _, c := range inFlight {
+		h.deliver(target{kind: contactKind, shard: id, id: c}, rebuild{})
+	}
+}
+
+// Release stops the actors of shard id: this node no longer owns it.
+func (e *Engine) Release(id uint32) {
+	e.mu.Lock()
+	h := e.hosts[id]
+	delete(e.hosts, id)
+	e.mu.Unlock()
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	h.gone = true
+	pids := make([]*actor.PID, 0, len(h.actors))
+	for _, pid := range h.actors {
+		pids = append(pids, pid)
+	}
+	clear(h.actors)
+	h.mu.Unlock()
+	for _, pid := range pids {
+		e.sys.Root.Stop(pid)
+	}
+}
+
+// Stop releases every shard.
+func (e *Engine) Stop() {
+	e.mu.RLock()
+	ids := make([]uint32, 0, len(e.hosts))
+	for id := range e.hosts {
+		ids = append(ids, id)
+	}
+	e.mu.RUnlock()
+	for _, id := range ids {
+		e.Release(id)
+	}
+}
+
+// route delivers msg to the actor named by to, wherever it lives.
+func (e *Engine) route(to target, msg any) {
+	if h := e.host(to.shard); h != nil {
+		h.deliver(to, msg)
+		return
+	}
+	sm, ok := msg.(*pb.ShardMessage)
+	if !ok || e.remote == nil {
+		e.metrics.Undeliverable.Add(1)
+		e.log.Warn("message for a shard not owned here dropped", "shard", to.shard, "to", to.id, "type", fmt.Sprintf("%T", msg))
+		return
+	}
+	if err := e.remote(Address{Kind: to.kind.String(), Shard: to.shard, ID: to.id}, sm); err != nil {
+		e.metrics.Undeliverable.Add(1)
+	}
+}
+
+// Deliver hands a message that arrived from another node to a local actor.
+func (e *Engine) Deliver(to Address, msg *pb.ShardMessage) error {
+	k, ok := kindOf(to.Kind)
+	if !ok {
+		return fmt.Errorf("actors: unknown actor kind %q", to.Kind)
+	}
+	h := e.host(to.Shard)
+	if h == nil {
+		return fmt.Errorf("%w: shard %d", ErrNotOwner, to.Shard)
+	}
+	h.deliver(target{kind: k, shard: to.Shard, id: to.ID}, msg)
+	return nil
+}
+
+func (k kind) String() string {
+	switch k {
+	case queueKind:
+		return "queue"
+	case agentKind:
+		return "agent"
+	case contactKind:
+		return "contact"
+	}
+	return "unknown"
+}
+
+func kindOf(s string) (kind, bool) {
+	switch s {
+	case "queue":
+		return queueKind, true
+	case "agent":
+		return agentKind, true
+	case "contact":
+		return contactKind, true
+	}
+	return 0, false
+}
+
+// deliver sends msg to the actor, activating it from the shard state when
+// it is not running. The send happens under the directory lock, so an
+// actor that removes itself never misses a message routed to it before.
+func (h *host) deliver(to target, msg any) {
+	h.mu.RLock()
+	if pid, ok := h.actors[to]; ok {
+		h.e.sys.Root.Send(pid, msg)
+		h.mu.RUnlock()
+		return
+	}
+	gone := h.gone
+	h.mu.RUnlock()
+	if gone {
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if pid, ok := h.actors[to]; ok {
+		h.e.sys.Root.Send(pid, msg)
+		return
+	}
+	if h.gone {
+		return
+	}
+	pid := h.activate(to)
+	if pid == nil {
+		h.e.metrics.Undeliverable.Add(1)
+		return
+	}
+	h.e.sys.Root.Send(pid, msg)
+}
+
+// activate spawns the actor for to from the shard state; h.mu is held.
+func (h *host) activate(to target) *actor.PID {
+	e := h.e
+	switch to.kind {
+	case agentKind:
+		m := newAgentMachine(to.id, h.id, h.fence, e.env)
+		if rec, ok := h.state.Agent(to.id); ok {
+			m.rec, m.hasRec = rec, true
+		}
+		return h.spawnLocked(to, m, nil)
+	case contactKind:
+		m := &contactMachine{id: to.id, shard: h.id, fence: h.fence, cfg: e.env.cfg, timing: e.env.timing}
+		if rec, ok := h.state.Contact(to.id); ok {
+			m.rec, m.hasRec = rec, true
+			m.queue = e.env.cfg.Queues[rec.Queue()]
+			if rec.AgentID != "" {
+				m.agentShard = e.env.agentShard(rec.AgentID)
+			}
+		}
+		idle := func() bool { return !m.hasRec && m.req == nil }
+		return h.spawnLocked(to, m, idle)
+	}
+	return nil
+}
+
+func (h *host) spawn(to target, m machine, idle func() bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.spawnLocked(to, m, idle)
+}
+
+func (h *host) spawnLocked(to target, m machine, idle func() bool) *actor.PID {
+	s := &shell{e: h.e, h: h, key: to, m: m, idle: idle}
+	props := actor.PropsFromProducer(func() actor.Actor { return s })
+	pid := h.e.sys.Root.Spawn(props)
+	h.actors[to] = pid
+	h.e.metrics.Spawned.Add(1)
+	return pid
+}
+
+// remove drops an actor from the directory if pid is still the one there.
+func (h *host) remove(to target, pid *actor.PID) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cur, ok := h.actors[to]; ok && cur.Equal(pid) {
+		delete(h.actors, to)
+		return true
+	}
+	return false
+}
+
+func (e *Engine) record(r interaction) {
+	if e.customers == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*e.lookupTimeout)
+		defer cancel()
+		if err := e.customers.Record(ctx, r.key, r.in); err != nil {
+			e.metrics.RecordFailures.Add(1)
+			e.log.Warn("customer interaction not recorded", "contact_id", r.in.ContactID, "err", err)
+		}
+	}()
+}

@@ -1,0 +1,171 @@
+package match
+
+import (
+	"github.com/tsunagu/tsunagu/actors/shard"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+// Agent is a queue's view of one agent, from the agent's last status.
+type Agent struct {
+	ID        string
+	Profile   *pb.AgentProfile
+	Free      [shard.NumChannels]uint32
+	IdleSince int64
+	Occupancy uint32
+	Version   uint64
+	Shard     uint32
+
+	minStep     int
+	mask        uint64
+	score       int32
+	lastOffered uint64
+	// soliciting: the agent is choosing among its queues' candidates; it is
+	// not offered contacts by this queue until its next status.
+	soliciting bool
+	pools      [shard.NumChannels]*pool
+	idx        [shard.NumChannels]int
+}
+
+// MinStep is the first widening step at which the agent may serve the queue.
+func (a *Agent) MinStep() int { return a.minStep }
+
+type poolKey struct {
+	channel pb.Channel
+	minStep int
+	mask    uint64
+}
+
+// pool is a heap of free agents with the same channel, first eligible step
+// and class mask, best first by the queue's strategy.
+type pool struct {
+	key   poolKey
+	heap  []*Agent
+	index int // position in Queue.pools[channel]
+}
+
+func (q *Queue) poolPush(p *pool, a *Agent) {
+	ch := p.key.channel
+	a.pools[ch] = p
+	a.idx[ch] = len(p.heap)
+	p.heap = append(p.heap, a)
+	q.poolUp(p, len(p.heap)-1)
+}
+
+func (q *Queue) poolRemove(a *Agent, ch pb.Channel) {
+	p := a.pools[ch]
+	if p == nil {
+		return
+	}
+	i := a.idx[ch]
+	last := len(p.heap) - 1
+	if i != last {
+		p.heap[i] = p.heap[last]
+		p.heap[i].idx[ch] = i
+	}
+	p.heap[last] = nil
+	p.heap = p.heap[:last]
+	if i < len(p.heap) {
+		q.poolDown(p, i)
+		q.poolUp(p, i)
+	}
+	a.pools[ch] = nil
+	if len(p.heap) == 0 {
+		q.dropPool(p)
+	}
+}
+
+func (q *Queue) poolUp(p *pool, i int) {
+	ch := p.key.channel
+	h := p.heap
+	for i > 0 {
+		parent := (i - 1) / 2
+		if !q.agentBefore(h[i], h[parent]) {
+			return
+		}
+		h[i], h[parent] = h[parent], h[i]
+		h[i].idx[ch], h[parent].idx[ch] = i, parent
+		i = parent
+	}
+}
+
+func (q *Queue) poolDown(p *pool, i int) {
+	ch := p.key.channel
+	h := p.heap
+	for {
+		l := 2*i + 1
+		if l >= len(h) {
+			return
+		}
+		m := l
+		if r := l + 1; r < len(h) && q.agentBefore(h[r], h[l]) {
+			m = r
+		}
+		if !q.agentBefore(h[m], h[i]) {
+			return
+		}
+		h[i], h[m] = h[m], h[i]
+		h[i].idx[ch], h[m].idx[ch] = i, m
+		i = m
+	}
+}
+
+// agentBefore orders free agents by the queue's strategy; longest idle
+// breaks every tie, then the id so the order is total.
+func (q *Queue) agentBefore(a, b *Agent) bool {
+	switch q.cfg.Strategy {
+	case pb.Strategy_STRATEGY_MOST_SKILLED:
+		if a.score != b.score {
+			return a.score > b.score
+		}
+	case pb.Strategy_STRATEGY_ROUND_ROBIN:
+		if a.lastOffered != b.lastOffered {
+			return a.lastOffered < b.lastOffered
+		}
+	case pb.Strategy_STRATEGY_LEAST_OCCUPIED:
+		if a.Occupancy != b.Occupancy {
+			return a.Occupancy < b.Occupancy
+		}
+	}
+	if a.IdleSince != b.IdleSince {
+		return a.IdleSince < b.IdleSince
+	}
+	return a.ID < b.ID
+}
+
+func (q *Queue) poolFor(key poolKey) *pool {
+	if p, ok := q.poolIdx[key]; ok {
+		return p
+	}
+	p := &pool{key: key, index: len(q.pools[key.channel])}
+	q.pools[key.channel] = append(q.pools[key.channel], p)
+	q.poolIdx[key] = p
+	return p
+}
+
+func (q *Queue) dropPool(p *pool) {
+	list := q.pools[p.key.channel]
+	last := len(list) - 1
+	list[p.index] = list[last]
+	list[p.index].index = p.index
+	list[last] = nil
+	q.pools[p.key.channel] = list[:last]
+	delete(q.poolIdx, p.key)
+}
+
+// place puts a into the pools of every channel it has free capacity on,
+// unless it is soliciting.
+func (q *Queue) place(a *Agent) {
+	for _, ch := range shard.Channels {
+		q.poolRemove(a, ch)
+		if a.Free[ch] == 0 || a.soliciting || !q.cfg.Accepts(ch) {
+			continue
+		}
+		q.poolPush(q.poolFor(poolKey{channel: ch, minStep: a.minStep, mask: a.mask}), a)
+	}
+}
+
+func (q *Queue) unplace(a *Agent) {
+	for _, ch := range shard.Channels {
+		q.poolRemove(a, ch)
+	}
+}

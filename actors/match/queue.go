@@ -1,0 +1,601 @@
+package match
+
+import (
+	"math"
+	"time"
+
+	"github.com/tsunagu/tsunagu/actors/routing"
+	"github.com/tsunagu/tsunagu/actors/shard"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+// slowClass collects every requirement set beyond the first 63 of a queue.
+// Its contacts are checked agent by agent, so matching them scans instead
+// of taking a heap top; real centres stay far below this.
+const slowClass = 63
+
+// Queue is one queue's matching state.
+type Queue struct {
+	all *routing.Config
+	cfg *routing.Queue
+
+	classes  []routing.Requirements
+	classIdx map[string]int
+
+	lines   []*line
+	lineIdx map[lineKey]*line
+	waiting map[string]*Waiting
+	// perPriority counts waiting contacts by base priority (for positions).
+	perPriority map[int32]int
+
+	// Contacts inside their preferred-agent window wait here, per agent,
+	// instead of in lines; prefExpiry orders them by window end.
+	pref       map[string][]*Waiting
+	prefExpiry []*Waiting
+
+	agents  map[string]*Agent
+	pools   [shard.NumChannels][]*pool
+	poolIdx map[poolKey]*pool
+	rr      uint64
+}
+
+// New returns an empty index for queue q of configuration all.
+func New(all *routing.Config, q *routing.Queue) *Queue {
+	return &Queue{
+		all:         all,
+		cfg:         q,
+		classes:     []routing.Requirements{nil},
+		classIdx:    map[string]int{"": 0},
+		lineIdx:     make(map[lineKey]*line),
+		waiting:     make(map[string]*Waiting),
+		perPriority: make(map[int32]int),
+		pref:        make(map[string][]*Waiting),
+		agents:      make(map[string]*Agent),
+		poolIdx:     make(map[poolKey]*pool),
+	}
+}
+
+// Config returns the queue's compiled configuration.
+func (q *Queue) Config() *routing.Queue { return q.cfg }
+
+// Len is the number of waiting contacts.
+func (q *Queue) Len() int { return len(q.waiting) }
+
+// Waiting returns the waiting contact with id.
+func (q *Queue) Waiting(id string) (*Waiting, bool) {
+	w, ok := q.waiting[id]
+	return w, ok
+}
+
+// Agents is the number of agents known to the queue, free or not.
+func (q *Queue) Agents() int { return len(q.agents) }
+
+// CanServe reports whether agent id may take waiting contact w now.
+func (q *Queue) CanServe(id string, w *Waiting, now int64) bool {
+	a, ok := q.agents[id]
+	if !ok {
+		return false
+	}
+	if w.PreferredAgent != "" && w.where == nil && w.PreferredAgent != id {
+		return false
+	}
+	return q.eligible(a, w, q.stepOf(w, now))
+}
+
+// AvailableAgents is the number of agents with free capacity for the queue.
+func (q *Queue) AvailableAgents() int {
+	n := 0
+	for _, a := range q.agents {
+		if a.soliciting {
+			continue
+		}
+		for _, ch := range shard.Channels {
+			if a.Free[ch] > 0 && q.cfg.Accepts(ch) {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
+
+// Add puts a contact in line and returns its entry. extras are its
+// requirements beyond the queue's own (language, contact skills). Adding a
+// contact already waiting returns the existing entry. w is copied: entries
+// are never reused, because removed ones linger in lines until they reach
+// the front.
+func (q *Queue) Add(in Waiting, extras routing.Requirements, now int64) *Waiting {
+	if w, ok := q.waiting[in.ContactID]; ok {
+		return w
+	}
+	w := &in
+	w.where, w.removed, w.extras = nil, false, nil
+	w.class = q.classOf(extras)
+	if w.class == slowClass {
+		w.extras = extras
+	}
+	q.waiting[w.ContactID] = w
+	q.perPriority[w.Priority]++
+	if w.PreferredAgent != "" && now < w.PreferredUntil {
+		q.pref[w.PreferredAgent] = append(q.pref[w.PreferredAgent], w)
+		w.where = nil
+		w.removed = false
+		q.prefExpiry = append(q.prefExpiry, w)
+		prefUp(q.prefExpiry, len(q.prefExpiry)-1)
+		return w
+	}
+	q.lineFor(lineKey{channel: w.Channel, priority: w.Priority, class: w.class}).push(w)
+	return w
+}
+
+// Remove takes a contact out of line (matched, abandoned).
+func (q *Queue) Remove(id string) (*Waiting, bool) {
+	w, ok := q.waiting[id]
+	if !ok {
+		return nil, false
+	}
+	delete(q.waiting, id)
+	if n := q.perPriority[w.Priority] - 1; n > 0 {
+		q.perPriority[w.Priority] = n
+	} else {
+		delete(q.perPriority, w.Priority)
+	}
+	if w.where != nil {
+		l := w.where
+		l.remove(w)
+		if l.live == 0 {
+			q.dropLine(l)
+		}
+		return w, true
+	}
+	// A preferred-window contact: drop it from its agent's list; its entry
+	// in prefExpiry is skipped when it comes up.
+	list := q.pref[w.PreferredAgent]
+	for i, x := range list {
+		if x == w {
+			list = append(list[:i:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(q.pref, w.PreferredAgent)
+	} else {
+		q.pref[w.PreferredAgent] = list
+	}
+	w.removed = true
+	return w, true
+}
+
+// Position is the 1-based place of a contact of priority p that arrived
+// now: everyone waiting at that priority or above is ahead (ageing aside).
+func (q *Queue) Position(p int32) int {
+	n := 0
+	for prio, c := range q.perPriority {
+		if prio >= p {
+			n += c
+		}
+	}
+	return n
+}
+
+// OldestArrival returns the earliest arrival among waiting contacts, or 0.
+func (q *Queue) OldestArrival() int64 {
+	var oldest int64
+	for _, l := range q.lines {
+		if h := l.peek(); h != nil && (oldest == 0 || h.ArrivedAt < oldest) {
+			oldest = h.ArrivedAt
+		}
+	}
+	for _, w := range q.prefExpiry {
+		if !w.removed && (oldest == 0 || w.ArrivedAt < oldest) {
+			oldest = w.ArrivedAt
+		}
+	}
+	return oldest
+}
+
+func (q *Queue) lineFor(k lineKey) *line {
+	if l, ok := q.lineIdx[k]; ok {
+		return l
+	}
+	l := &line{key: k, index: len(q.lines)}
+	q.lines = append(q.lines, l)
+	q.lineIdx[k] = l
+	return l
+}
+
+func (q *Queue) dropLine(l *line) {
+	last := len(q.lines) - 1
+	q.lines[l.index] = q.lines[last]
+	q.lines[l.index].index = l.index
+	q.lines[last] = nil
+	q.lines = q.lines[:last]
+	delete(q.lineIdx, l.key)
+	// Entries still marked in the ring point at l; they are garbage now.
+}
+
+// classOf returns the class of a set of extra requirements, creating it
+// (and updating every agent's mask) the first time it is seen.
+func (q *Queue) classOf(extras routing.Requirements) int {
+	key := extras.Key()
+	if c, ok := q.classIdx[key]; ok {
+		return c
+	}
+	if len(q.classes) >= slowClass {
+		return slowClass
+	}
+	c := len(q.classes)
+	q.classes = append(q.classes, extras)
+	q.classIdx[key] = c
+	for _, a := range q.agents {
+		if extras.MetBy(a.Profile.GetSkills()) {
+			a.mask |= 1 << c
+			q.place(a)
+		}
+	}
+	return c
+}
+
+func (q *Queue) maskFor(p *pb.AgentProfile) uint64 {
+	m := uint64(1) << slowClass
+	for c, reqs := range q.classes {
+		if reqs.MetBy(p.GetSkills()) {
+			m |= 1 << c
+		}
+	}
+	return m
+}
+
+// Status is an agent's availability as its last status message gave it.
+type Status struct {
+	ID        string
+	Profile   *pb.AgentProfile
+	Free      [shard.NumChannels]uint32
+	IdleSince int64
+	Occupancy uint32
+	Version   uint64
+	Shard     uint32
+	// Soliciting: the agent asks for a candidate and must not be offered
+	// contacts by the queue until its next status.
+	Soliciting bool
+}
+
+// SetAgent records an agent's status. It returns false when the status is
+// older than one already applied or the agent can never serve the queue.
+func (q *Queue) SetAgent(st Status) bool {
+	a, ok := q.agents[st.ID]
+	if ok && st.Version < a.Version {
+		return false
+	}
+	if !ok || a.Profile != st.Profile {
+		step := q.all.MinStep(q.cfg, st.Profile)
+		if step < 0 {
+			if ok {
+				q.RemoveAgent(st.ID)
+			}
+			return false
+		}
+		if !ok {
+			a = &Agent{ID: st.ID}
+			q.agents[st.ID] = a
+		}
+		a.Profile = st.Profile
+		a.minStep = step
+		a.mask = q.maskFor(st.Profile)
+		a.score = q.cfg.Score(st.Profile)
+	}
+	a.Free = st.Free
+	a.IdleSince = st.IdleSince
+	a.Occupancy = st.Occupancy
+	a.Version = st.Version
+	a.Shard = st.Shard
+	a.soliciting = st.Soliciting
+	q.place(a)
+	return true
+}
+
+// Agent returns the queue's view of an agent.
+func (q *Queue) Agent(id string) (*Agent, bool) {
+	a, ok := q.agents[id]
+	return a, ok
+}
+
+// RemoveAgent forgets an agent (logged out).
+func (q *Queue) RemoveAgent(id string) {
+	if a, ok := q.agents[id]; ok {
+		q.unplace(a)
+		delete(q.agents, id)
+	}
+}
+
+// StopSoliciting makes a soliciting agent eligible for offers again.
+func (q *Queue) StopSoliciting(id string) {
+	if a, ok := q.agents[id]; ok && a.soliciting {
+		a.soliciting = false
+		q.place(a)
+	}
+}
+
+// Taking remembers an agent's view before Taken, so Untake can restore it.
+type Taking struct {
+	version uint64
+	free    [shard.NumChannels]uint32
+}
+
+// Taken records that the queue gave agent id a contact on ch: one slot
+// fewer until the agent's next status, and last in round-robin order.
+func (q *Queue) Taken(id string, ch pb.Channel) Taking {
+	a, ok := q.agents[id]
+	if !ok {
+		return Taking{}
+	}
+	t := Taking{version: a.Version, free: a.Free}
+	q.rr++
+	a.lastOffered = q.rr
+	if a.Free[ch] > 0 {
+		a.Free[ch]--
+	}
+	// Until the agent's next status, apply its blocking rules here too.
+	if blocks := shard.Blocks(a.Profile)[ch]; blocks != 0 {
+		for _, x := range shard.Channels {
+			if blocks&(1<<x) != 0 {
+				a.Free[x] = 0
+			}
+		}
+	}
+	q.place(a)
+	return t
+}
+
+// Untake undoes Taken when the contact could not be held after all, so an
+// idle agent is not left out of the pools until its next status. A status
+// that arrived since supersedes it.
+func (q *Queue) Untake(id string, t Taking) {
+	a, ok := q.agents[id]
+	if !ok || a.Version != t.version {
+		return
+	}
+	a.Free = t.free
+	q.place(a)
+}
+
+// eligible reports whether agent a may serve contact w at step s.
+func (q *Queue) eligible(a *Agent, w *Waiting, step int) bool {
+	if a.minStep > step || a.Free[w.Channel] == 0 {
+		return false
+	}
+	if w.class == slowClass {
+		return w.extras.MetBy(a.Profile.GetSkills())
+	}
+	return a.mask&(1<<w.class) != 0
+}
+
+func (q *Queue) stepOf(w *Waiting, now int64) int {
+	return q.cfg.StepAt(time.Duration(now - w.ArrivedAt))
+}
+
+// Priority is w's priority after ageing at now.
+func (q *Queue) Priority(w *Waiting, now int64) int32 {
+	return q.cfg.EffectivePriority(w.Priority, time.Duration(now-w.ArrivedAt))
+}
+
+// ahead reports whether contact w should be served before x at now.
+func (q *Queue) ahead(w, x *Waiting, now int64) bool {
+	if x == nil {
+		return true
+	}
+	pw, px := q.Priority(w, now), q.Priority(x, now)
+	if pw != px {
+		return pw > px
+	}
+	return w.before(x)
+}
+
+// bestAgentFor returns the best free agent for contact w at now.
+func (q *Queue) bestAgentFor(w *Waiting, now int64) *Agent {
+	step := q.stepOf(w, now)
+	var best *Agent
+	for _, p := range q.pools[w.Channel] {
+		if p.key.minStep > step {
+			continue
+		}
+		if w.class != slowClass {
+			if p.key.mask&(1<<w.class) == 0 {
+				continue
+			}
+			if top := p.heap[0]; best == nil || q.agentBefore(top, best) {
+				best = top
+			}
+			continue
+		}
+		for _, a := range p.heap {
+			if (best == nil || q.agentBefore(a, best)) && w.extras.MetBy(a.Profile.GetSkills()) {
+				best = a
+			}
+		}
+	}
+	return best
+}
+
+// NextMatch returns the next contact to hold and the agent to offer it to:
+// contacts waiting for a preferred agent who is free first, then the best
+// contact (priority after ageing, then arrival) that some free agent can
+// serve, with the best such agent by the queue's strategy. It changes
+// nothing; the caller removes the contact and calls Taken.
+func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
+	q.expirePreferred(now)
+	for id, list := range q.pref {
+		a, ok := q.agents[id]
+		if !ok || a.soliciting {
+			continue
+		}
+		for _, w := range list {
+			if q.eligible(a, w, q.stepOf(w, now)) {
+				return w, a, true
+			}
+		}
+	}
+	var bestW *Waiting
+	var bestA *Agent
+	for _, l := range q.lines {
+		h := l.peek()
+		if h == nil || !q.ahead(h, bestW, now) {
+			continue
+		}
+		if l.key.class == slowClass {
+			// Heads of the slow class do not stand for the rest of the
+			// line: look at each contact.
+			l.each(func(w *Waiting) bool {
+				if q.ahead(w, bestW, now) {
+					if a := q.bestAgentFor(w, now); a != nil {
+						bestW, bestA = w, a
+					}
+				}
+				return true
+			})
+			continue
+		}
+		if a := q.bestAgentFor(h, now); a != nil {
+			bestW, bestA = h, a
+		}
+	}
+	return bestW, bestA, bestW != nil
+}
+
+// BestContact returns the best waiting contact agent id may serve now, for
+// a soliciting agent: its preferred contacts first, then by priority after
+// ageing and arrival. The agent must have been given with SetAgent.
+func (q *Queue) BestContact(id string, now int64) (*Waiting, bool) {
+	q.expirePreferred(now)
+	a, ok := q.agents[id]
+	if !ok {
+		return nil, false
+	}
+	var best *Waiting
+	for _, w := range q.pref[id] {
+		if q.eligible(a, w, q.stepOf(w, now)) && q.ahead(w, best, now) {
+			best = w
+		}
+	}
+	if best != nil {
+		return best, true
+	}
+	for _, l := range q.lines {
+		if a.Free[l.key.channel] == 0 {
+			continue
+		}
+		if l.key.class != slowClass && a.mask&(1<<l.key.class) == 0 {
+			continue
+		}
+		h := l.peek()
+		if h == nil || !q.ahead(h, best, now) {
+			continue
+		}
+		if l.key.class == slowClass {
+			l.each(func(w *Waiting) bool {
+				if q.ahead(w, best, now) && q.eligible(a, w, q.stepOf(w, now)) {
+					best = w
+				}
+				return true
+			})
+			continue
+		}
+		if q.eligible(a, h, q.stepOf(h, now)) {
+			best = h
+		}
+	}
+	return best, best != nil
+}
+
+// NextWake returns the earliest time after now at which eligibility changes
+// without any message arriving — a line head reaching its next widening
+// step, a preferred-agent window closing — or 0 if none.
+func (q *Queue) NextWake(now int64) int64 {
+	wake := int64(math.MaxInt64)
+	for _, l := range q.lines {
+		h := l.peek()
+		if h == nil {
+			continue
+		}
+		next := q.cfg.NextStepAfter(q.stepOf(h, now))
+		if next < 0 {
+			continue
+		}
+		if t := h.ArrivedAt + int64(next); t < wake {
+			wake = t
+		}
+	}
+	for len(q.prefExpiry) > 0 && q.prefExpiry[0].removed {
+		prefPop(&q.prefExpiry)
+	}
+	if len(q.prefExpiry) > 0 && q.prefExpiry[0].PreferredUntil < wake {
+		wake = q.prefExpiry[0].PreferredUntil
+	}
+	if wake == math.MaxInt64 {
+		return 0
+	}
+	return max(wake, now)
+}
+
+// expirePreferred moves contacts whose preferred window closed into lines,
+// at their original place.
+func (q *Queue) expirePreferred(now int64) {
+	for len(q.prefExpiry) > 0 {
+		w := q.prefExpiry[0]
+		if !w.removed && w.PreferredUntil > now {
+			return
+		}
+		prefPop(&q.prefExpiry)
+		if w.removed {
+			continue
+		}
+		list := q.pref[w.PreferredAgent]
+		for i, x := range list {
+			if x == w {
+				list = append(list[:i:i], list[i+1:]...)
+				break
+			}
+		}
+		if len(list) == 0 {
+			delete(q.pref, w.PreferredAgent)
+		} else {
+			q.pref[w.PreferredAgent] = list
+		}
+		q.lineFor(lineKey{channel: w.Channel, priority: w.Priority, class: w.class}).push(w)
+	}
+}
+
+func prefUp(h []*Waiting, i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[i].PreferredUntil >= h[p].PreferredUntil {
+			return
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func prefPop(h *[]*Waiting) {
+	s := *h
+	last := len(s) - 1
+	s[0] = s[last]
+	s[last] = nil
+	s = s[:last]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= len(s) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(s) && s[r].PreferredUntil < s[l].PreferredUntil {
+			m = r
+		}
+		if s[m].PreferredUntil >= s[i].PreferredUntil {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+}

@@ -1,0 +1,114 @@
+package actors
+
+import (
+	"github.com/tsunagu/tsunagu/actors/match"
+	"github.com/tsunagu/tsunagu/actors/routing"
+	"github.com/tsunagu/tsunagu/actors/shard"
+	"github.com/tsunagu/tsunagu/customer"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+// Messages between actors of one node. Anything that may cross nodes is a
+// *pb.ShardMessage instead.
+
+// arrival is a carrier's arrival request, to the queue actor.
+type arrival struct {
+	req   *pb.ContactArrival
+	reply func(*pb.ArrivalReply)
+}
+
+// startContact creates a contact: the first message of a new contact actor
+// (or of an existing one, for a retry that raced the first request).
+type startContact struct {
+	req   *pb.ContactArrival
+	reply func(*pb.ArrivalReply)
+}
+
+// enqueued: the contact's arrival is committed; the queue lines it up and
+// answers the carrier.
+type enqueued struct {
+	rec     shard.Contact
+	extras  routing.Requirements
+	replies []func(*pb.ArrivalReply)
+}
+
+// dequeued: a waiting contact ended (abandoned).
+type dequeued struct {
+	contactID string
+}
+
+// requeued: a held contact is back in line at its original place.
+type requeued struct {
+	rec    shard.Contact
+	extras routing.Requirements
+}
+
+// lockContact asks a contact actor to hold its contact for an agent.
+type lockContact struct {
+	agentID    string
+	agentShard uint32
+	round      uint64
+	taking     match.Taking
+}
+
+// lockFailed: the contact could not be held. requeue says whether it is
+// still waiting (so it goes back in line).
+type lockFailed struct {
+	contactID string
+	agentID   string
+	taking    match.Taking
+	requeue   bool
+	rec       shard.Contact
+	extras    routing.Requirements
+}
+
+// media is a carrier media event for a contact.
+type media struct {
+	ev    *pb.MediaEvent
+	reply func(*pb.MediaEventReply)
+}
+
+// agentCommand is a desktop command for an agent.
+type agentCommand struct {
+	cmd   *pb.AgentCommand
+	reply func(*pb.AgentCommandReply)
+}
+
+// queueStatus asks a queue actor for its figures.
+type queueStatus struct {
+	reply func(*pb.QueueStatusReply)
+}
+
+// instructionAcked is the carrier's answer to a routing instruction.
+type instructionAcked struct {
+	id  string
+	ack *pb.InstructionAck
+	err error
+}
+
+// customerLoaded is the customer context read at arrival.
+type customerLoaded struct {
+	ctx   customer.Context
+	found bool
+	err   error
+}
+
+// committed is a proposal's outcome, delivered to its proposer.
+type committed struct {
+	tag any
+	res shard.Result
+}
+
+// timerFired is a timer of the actor's own.
+type timerFired struct {
+	key string
+	gen uint64
+}
+
+// rebuild activates an actor from its committed record (after failover or
+// on demand).
+type rebuild struct{}
+
+// passivate stops a contact actor after everything sent to it before its
+// removal from the directory has been handled.
+type passivate struct{}

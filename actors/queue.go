@@ -1,0 +1,300 @@
+package actors
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/tsunagu/tsunagu/actors/match"
+	"github.com/tsunagu/tsunagu/actors/routing"
+	"github.com/tsunagu/tsunagu/actors/shard"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+// maxMatchesPerStep bounds one step's matching so a burst does not starve
+// the queue's mailbox; the rest continues on an immediate wake.
+const maxMatchesPerStep = 4096
+
+// rateWindow is the time constant of the queue's routed-rate estimate.
+const rateWindow = 60 * time.Second
+
+// queueMachine decides for one queue. It proposes nothing: contacts are
+// held by their own actors at its request, so it owns only soft state that
+// is rebuilt from the shard's contacts and the agents' statuses.
+type queueMachine struct {
+	name  string
+	shard uint32
+	fence *pb.Fence
+	env   *env
+	cfg   *routing.Queue
+	idx   *match.Queue
+	// lookup reads a contact's committed record (duplicates, rebuild).
+	lookup func(id string) (shard.Contact, bool)
+
+	// Admitted arrivals whose commit is in flight, for max size and
+	// duplicate detection.
+	arriving map[string]bool
+	wakeAt   int64
+
+	arrived, routed, abandoned, withinSL uint64
+	rate                                 float64 // routed per second, decayed
+	rateAt                               int64
+}
+
+func newQueueMachine(q *routing.Queue, shardID uint32, fence *pb.Fence, e *env, lookup func(string) (shard.Contact, bool)) *queueMachine {
+	return &queueMachine{
+		name:     q.Name,
+		shard:    shardID,
+		fence:    fence,
+		env:      e,
+		cfg:      q,
+		idx:      match.New(e.cfg, q),
+		lookup:   lookup,
+		arriving: make(map[string]bool),
+	}
+}
+
+func (m *queueMachine) contactTarget(id string) target {
+	return target{kind: contactKind, shard: m.shard, id: id}
+}
+
+// line puts a committed, queued contact in line.
+func (m *queueMachine) line(now int64, c *shard.Contact, extras routing.Requirements) {
+	a := c.Arrival
+	m.idx.Add(match.Waiting{
+		ContactID:      c.ID(),
+		Seq:            c.Seq,
+		ArrivedAt:      a.GetArrivedAt(),
+		Priority:       a.GetPriority(),
+		Channel:        a.GetChannel(),
+		PreferredAgent: a.GetPreferredAgent(),
+		PreferredUntil: a.GetPreferredUntil(),
+	}, extras, now)
+}
+
+func (m *queueMachine) step(now int64, in any, fx *effects) {
+	switch in := in.(type) {
+	case arrival:
+		m.arrival(now, in, fx)
+		return
+	case enqueued:
+		delete(m.arriving, in.rec.ID())
+		m.line(now, &in.rec, in.extras)
+		for _, r := range in.replies {
+			fx.reply(arrivalReplyFunc(r, m.queuedReply(now, &in.rec)))
+		}
+	case dequeued:
+		delete(m.arriving, in.contactID)
+		if _, ok := m.idx.Remove(in.contactID); ok {
+			m.abandoned++
+		}
+	case requeued:
+		m.line(now, &in.rec, in.extras)
+	case lockFailed:
+		m.idx.Untake(in.agentID, in.taking)
+		if in.requeue {
+			m.line(now, &in.rec, in.extras)
+		}
+	case *pb.ShardMessage:
+		m.shardMessage(now, in, fx)
+	case timerFired:
+		m.wakeAt = 0
+	case queueStatus:
+		r := m.statusReply(now)
+		fx.reply(func() { in.reply(r) })
+		return
+	}
+	m.match(now, fx)
+}
+
+func (m *queueMachine) arrival(now int64, a arrival, fx *effects) {
+	req := a.req
+	id := req.GetContactId()
+	reply := func(r *pb.ArrivalReply) { fx.reply(func() { a.reply(r) }) }
+	base := &pb.ArrivalReply{ContactId: id, Queue: m.name, MediaSubject: MediaSubject(m.name, id), Fence: m.fence}
+	if !m.cfg.Accepts(req.GetChannel()) {
+		base.Error = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Message: fmt.Sprintf("queue %q does not take %s contacts", m.name, channelName(req.GetChannel()))}
+		reply(base)
+		return
+	}
+	if m.arriving[id] {
+		// A retry of an arrival still being committed: the contact actor
+		// answers both.
+		fx.send(m.contactTarget(id), startContact(a))
+		return
+	}
+	if c, ok := m.lookup(id); ok {
+		if c.Queue() != m.name || c.Arrival.GetChannel() != req.GetChannel() {
+			base.Error = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_CONFLICT, Message: fmt.Sprintf("contact %q already exists in queue %q on %s", id, c.Queue(), channelName(c.Arrival.GetChannel()))}
+			reply(base)
+			return
+		}
+		reply(m.queuedReply(now, &c))
+		return
+	}
+	if reason := m.admit(now); reason != "" {
+		base.Status = pb.ArrivalStatus_ARRIVAL_STATUS_REJECTED
+		base.RejectReason = reason
+		base.State = pb.ContactState_CONTACT_STATE_REJECTED
+		base.MediaSubject = ""
+		reply(base)
+		return
+	}
+	m.arriving[id] = true
+	m.arrived++
+	fx.send(m.contactTarget(id), startContact(a))
+}
+
+// admit applies the queue's admission rules; it returns why not, or "".
+func (m *queueMachine) admit(now int64) string {
+	switch {
+	case m.cfg.Closed:
+		return "closed"
+	case m.cfg.MaxWaiting > 0 && uint32(m.idx.Len()+len(m.arriving)) >= m.cfg.MaxWaiting:
+		return "queue_full"
+	case m.cfg.MaxWait > 0 && m.estimatedWait(now, m.idx.Len()+len(m.arriving)+1) > m.cfg.MaxWait:
+		return "estimated_wait"
+	}
+	return ""
+}
+
+func (m *queueMachine) queuedReply(now int64, c *shard.Contact) *pb.ArrivalReply {
+	r := &pb.ArrivalReply{
+		ContactId:    c.ID(),
+		Queue:        m.name,
+		Status:       pb.ArrivalStatus_ARRIVAL_STATUS_QUEUED,
+		MediaSubject: MediaSubject(m.name, c.ID()),
+		Fence:        m.fence,
+		State:        c.State,
+	}
+	if _, waiting := m.idx.Waiting(c.ID()); waiting {
+		pos := m.idx.Position(c.Arrival.GetPriority())
+		r.Position = uint32(pos)
+		r.EstimatedWait = durationOf(int64(m.estimatedWait(now, pos)))
+	}
+	return r
+}
+
+// estimatedWait for the contact at 1-based position pos: from the queue's
+// measured routing rate once it has one, else from the configured handle
+// time spread over the agents known to the queue.
+func (m *queueMachine) estimatedWait(now int64, pos int) time.Duration {
+	if pos <= m.idx.AvailableAgents() {
+		return 0
+	}
+	if r := m.currentRate(now); r > 0.05 {
+		return time.Duration(float64(pos) / r * float64(time.Second))
+	}
+	agents := max(1, m.idx.Agents())
+	return time.Duration(int64(m.cfg.AverageHandle) * int64(pos) / int64(agents))
+}
+
+func (m *queueMachine) currentRate(now int64) float64 {
+	dt := time.Duration(now - m.rateAt)
+	return m.rate * math.Exp(-dt.Seconds()/rateWindow.Seconds())
+}
+
+func (m *queueMachine) countRouted(now int64, w *match.Waiting) {
+	m.rate = m.currentRate(now) + 1/rateWindow.Seconds()
+	m.rateAt = now
+	m.routed++
+	if time.Duration(now-w.ArrivedAt) <= m.cfg.SLThreshold {
+		m.withinSL++
+	}
+}
+
+func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects) {
+	switch k := msg.GetKind().(type) {
+	case *pb.ShardMessage_AgentStatus:
+		st := k.AgentStatus
+		p, known := m.env.cfg.Agents[st.GetAgentId()]
+		s := match.Status{
+			ID:        st.GetAgentId(),
+			Profile:   p,
+			IdleSince: st.GetIdleSince(),
+			Occupancy: st.GetOccupancy(),
+			Version:   st.GetVersion(),
+			Shard:     st.GetAgentShard(),
+		}
+		for _, f := range st.GetFree() {
+			if int(f.GetChannel()) < shard.NumChannels {
+				s.Free[f.GetChannel()] = f.GetFree()
+			}
+		}
+		ok := known && m.idx.SetAgent(s)
+		if st.GetRound() == 0 {
+			return
+		}
+		c := &pb.Candidate{AgentId: s.ID, Round: st.GetRound(), Queue: m.name}
+		if ok {
+			if w, found := m.idx.BestContact(s.ID, now); found {
+				c.ContactId = w.ContactID
+				c.Channel = w.Channel
+				c.Priority = m.idx.Priority(w, now)
+				c.ArrivedAt = w.ArrivedAt
+				c.Seq = w.Seq
+				s.Soliciting = true
+				m.idx.SetAgent(s)
+			}
+		}
+		reply := shardMsg(m.fence)
+		reply.Kind = &pb.ShardMessage_Candidate{Candidate: c}
+		fx.send(target{kind: agentKind, shard: st.GetAgentShard(), id: s.ID}, reply)
+	case *pb.ShardMessage_Claim:
+		cl := k.Claim
+		if w, ok := m.idx.Waiting(cl.GetContactId()); ok && m.idx.CanServe(cl.GetAgentId(), w, now) {
+			m.idx.Remove(w.ContactID)
+			taking := m.idx.Taken(cl.GetAgentId(), w.Channel)
+			m.countRouted(now, w)
+			fx.send(m.contactTarget(w.ContactID), lockContact{agentID: cl.GetAgentId(), agentShard: cl.GetAgentShard(), round: cl.GetRound(), taking: taking})
+			return
+		}
+		m.idx.StopSoliciting(cl.GetAgentId())
+		reply := shardMsg(m.fence)
+		reply.Kind = &pb.ShardMessage_ClaimFailed{ClaimFailed: &pb.ClaimFailed{AgentId: cl.GetAgentId(), Round: cl.GetRound(), Queue: m.name, ContactId: cl.GetContactId()}}
+		fx.send(target{kind: agentKind, shard: cl.GetAgentShard(), id: cl.GetAgentId()}, reply)
+	}
+}
+
+// match offers waiting contacts to free agents for as long as pairs exist,
+// then arms the wake timer for the next eligibility change.
+func (m *queueMachine) match(now int64, fx *effects) {
+	for n := 0; ; n++ {
+		if n == maxMatchesPerStep {
+			fx.timer("wake", 0)
+			m.wakeAt = now
+			return
+		}
+		w, a, ok := m.idx.NextMatch(now)
+		if !ok {
+			break
+		}
+		m.idx.Remove(w.ContactID)
+		taking := m.idx.Taken(a.ID, w.Channel)
+		m.countRouted(now, w)
+		fx.send(m.contactTarget(w.ContactID), lockContact{agentID: a.ID, agentShard: a.Shard, taking: taking})
+	}
+	if wake := m.idx.NextWake(now); wake > 0 && (m.wakeAt == 0 || wake < m.wakeAt) {
+		m.wakeAt = wake
+		fx.timer("wake", time.Duration(wake-now))
+	}
+}
+
+func (m *queueMachine) statusReply(now int64) *pb.QueueStatusReply {
+	r := &pb.QueueStatusReply{
+		Queue:           m.name,
+		Waiting:         uint32(m.idx.Len()),
+		AvailableAgents: uint32(m.idx.AvailableAgents()),
+		Arrived:         m.arrived,
+		Routed:          m.routed,
+		Abandoned:       m.abandoned,
+		EstimatedWait:   durationOf(int64(m.estimatedWait(now, m.idx.Len()+1))),
+	}
+	if oldest := m.idx.OldestArrival(); oldest != 0 {
+		r.OldestWait = durationOf(now - oldest)
+	}
+	if m.routed > 0 {
+		r.ServiceLevel = float64(m.withinSL) / float64(m.routed)
+	}
+	return r
+}

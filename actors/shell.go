@@ -1,0 +1,194 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"runtime/debug"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/tsunagu/tsunagu/actors/shard"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+// machine is a pure decision core: an input and the time in, effects out.
+type machine interface {
+	step(now int64, in any, fx *effects)
+}
+
+// shell is the protoactor actor around a machine: it turns messages into
+// inputs and carries out effects. While a proposal is in flight it stashes
+// further input, so every decision is taken on committed state.
+type shell struct {
+	e     *Engine
+	h     *host
+	key   target
+	m     machine
+	self  *actor.PID
+	busy  bool
+	stash []any
+	// idle reports whether an actor with nothing to do may stop (contacts
+	// spawned for a stray message).
+	idle   func() bool
+	timers map[string]*armed
+	gen    uint64
+}
+
+type armed struct {
+	stop Stopper
+	gen  uint64
+}
+
+// Receive implements actor.Actor.
+func (s *shell) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *actor.Started:
+		s.self = ctx.Self()
+	case *actor.Stopping, *actor.Restarting:
+	case *actor.Stopped:
+		for _, t := range s.timers {
+			t.stop.Stop()
+		}
+	case passivate:
+		ctx.Stop(ctx.Self())
+	case committed:
+		s.busy = false
+		s.run(msg)
+		for !s.busy && len(s.stash) > 0 {
+			next := s.stash[0]
+			s.stash[0] = nil
+			s.stash = s.stash[1:]
+			s.run(next)
+		}
+	case timerFired:
+		if t, ok := s.timers[msg.key]; !ok || t.gen != msg.gen {
+			return // cancelled or re-armed since
+		}
+		delete(s.timers, msg.key)
+		s.input(msg)
+	case actor.SystemMessage, actor.AutoReceiveMessage:
+	default:
+		s.input(msg)
+	}
+}
+
+func (s *shell) input(msg any) {
+	if s.busy {
+		s.stash = append(s.stash, msg)
+		return
+	}
+	s.run(msg)
+}
+
+func (s *shell) run(in any) {
+	var fx effects
+	if !s.step(in, &fx) {
+		return
+	}
+	s.execute(&fx)
+	if !s.busy && !fx.stop && s.idle != nil && s.idle() {
+		s.stopSelf()
+	}
+}
+
+// step runs the machine, turning a panic into a logged, counted refusal of
+// that one input: a bug must not take the node (or the actor's other
+// contacts) down, and the tests assert that no panic happened.
+func (s *shell) step(in any, fx *effects) (ok bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.e.metrics.Panics.Add(1)
+			s.e.log.Error("actor panicked; input dropped", "actor", s.key.kind.String(), "id", s.key.id, "input", fmt.Sprintf("%T", in), "panic", r, "stack", string(debug.Stack()))
+			ok = false
+		}
+	}()
+	s.m.step(s.e.clock.Now().UnixNano(), in, fx)
+	return true
+}
+
+func (s *shell) execute(fx *effects) {
+	for _, key := range fx.cancels {
+		if t, ok := s.timers[key]; ok {
+			t.stop.Stop()
+			delete(s.timers, key)
+		}
+	}
+	if fx.propose != nil {
+		s.busy = true
+		tag, self, root := fx.tag, s.self, s.e.sys.Root
+		s.e.metrics.Proposals.Add(1)
+		s.h.log.Propose(fx.propose, func(r shard.Result) {
+			root.Send(self, committed{tag: tag, res: r})
+		})
+	}
+	for _, o := range fx.sends {
+		s.e.route(o.to, o.msg)
+	}
+	for _, n := range fx.notices {
+		s.e.bus.Notify(n.agentID, n.n)
+	}
+	for _, in := range fx.instr {
+		self, root, id := s.self, s.e.sys.Root, in.in.GetInstructionId()
+		s.e.bus.Instruct(in.carrier, in.in, func(ack *pb.InstructionAck, err error) {
+			root.Send(self, instructionAcked{id: id, ack: ack, err: err})
+		})
+	}
+	for _, t := range fx.timers {
+		s.arm(t.key, t.after)
+	}
+	for _, r := range fx.replies {
+		r()
+	}
+	if fx.lookup != nil {
+		s.lookup(*fx.lookup)
+	}
+	for _, r := range fx.records {
+		s.e.record(r)
+	}
+	for _, l := range fx.logs {
+		s.e.log.Warn(l.msg, l.args...)
+	}
+	if fx.stop {
+		s.stopSelf()
+	}
+}
+
+func (s *shell) arm(key string, after time.Duration) {
+	if s.timers == nil {
+		s.timers = make(map[string]*armed)
+	}
+	if t, ok := s.timers[key]; ok {
+		t.stop.Stop()
+	}
+	s.gen++
+	gen, self, root := s.gen, s.self, s.e.sys.Root
+	s.timers[key] = &armed{gen: gen, stop: s.e.clock.AfterFunc(after, func() {
+		root.Send(self, timerFired{key: key, gen: gen})
+	})}
+}
+
+func (s *shell) lookup(key string) {
+	self, root := s.self, s.e.sys.Root
+	if s.e.customers == nil {
+		root.Send(self, customerLoaded{})
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), s.e.lookupTimeout)
+		defer cancel()
+		c, found, err := s.e.customers.Lookup(ctx, key)
+		if err != nil {
+			s.e.metrics.CustomerFallbacks.Add(1)
+		}
+		root.Send(self, customerLoaded{ctx: c, found: found, err: err})
+	}()
+}
+
+// stopSelf leaves the host's directory first, so anything routed to this
+// actor afterwards spawns a fresh one, then stops after the messages
+// already in the mailbox.
+func (s *shell) stopSelf() {
+	if s.h.remove(s.key, s.self) {
+		s.e.sys.Root.Send(s.self, passivate{})
+	}
+}
