@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tsunagu/tsunagu/actors/match"
 	"github.com/tsunagu/tsunagu/actors/routing"
 	"github.com/tsunagu/tsunagu/actors/shard"
 	"github.com/tsunagu/tsunagu/customer"
@@ -55,13 +56,19 @@ type contactMachine struct {
 	// agentShard is the shard of the agent the contact is held for.
 	agentShard uint32
 	round      uint64
+	// avoid keeps agents who rejected or missed this contact from getting
+	// it straight back (soft: lost on failover, which only costs a repeat).
+	avoid []match.Avoid
 }
 
 // Tags saying what a committed proposal was for.
 type (
-	tagArrive  struct{ extras routing.Requirements }
-	tagLock    struct{ l lockContact }
-	tagUnlock  struct{ ackAgent bool }
+	tagArrive struct{ extras routing.Requirements }
+	tagLock   struct{ l lockContact }
+	tagUnlock struct {
+		ackAgent bool
+		avoid    string
+	}
 	tagConnect struct{}
 	tagEnd     struct {
 		reply func(*pb.MediaEventReply)
@@ -233,7 +240,7 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 	case tagLock:
 		if res.Err != nil {
 			queued := m.hasRec && m.rec.State == pb.ContactState_CONTACT_STATE_QUEUED
-			fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: t.l.agentID, taking: t.l.taking, requeue: queued, rec: m.rec, extras: extrasOf(&m.rec)})
+			fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: t.l.agentID, taking: t.l.taking, requeue: queued, rec: m.rec, extras: extrasOf(&m.rec), avoid: m.liveAvoid(now)})
 			return
 		}
 		m.agentShard, m.round, m.granted = t.l.agentShard, t.l.round, false
@@ -245,7 +252,10 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 			return
 		}
 		fx.cancel("reserve")
-		fx.send(m.queueTarget(), requeued{rec: m.rec, extras: extrasOf(&m.rec)})
+		if t.avoid != "" {
+			m.avoid = append(m.avoid, match.Avoid{Agent: t.avoid, Until: now + int64(m.queue.OfferTimeout)})
+		}
+		fx.send(m.queueTarget(), requeued{rec: m.rec, extras: extrasOf(&m.rec), avoid: m.liveAvoid(now)})
 	case tagConnect:
 		if res.Err != nil {
 			// The contact ended while the agent accepted: free the agent.
@@ -376,7 +386,23 @@ func (m *contactMachine) unlock(now int64, reason pb.UnlockReason, ackAgent bool
 	}
 	cmd := command(now, m.shard)
 	cmd.Kind = &pb.Command_ContactUnlock{ContactUnlock: &pb.ContactUnlock{ContactId: m.id, OfferId: m.rec.OfferID, Reason: reason}}
-	fx.proposeCmd(cmd, tagUnlock{ackAgent: ackAgent})
+	tag := tagUnlock{ackAgent: ackAgent}
+	if reason != pb.UnlockReason_UNLOCK_REASON_DECLINED {
+		tag.avoid = m.rec.AgentID
+	}
+	fx.proposeCmd(cmd, tag)
+}
+
+// liveAvoid drops avoidances that have ended.
+func (m *contactMachine) liveAvoid(now int64) []match.Avoid {
+	live := m.avoid[:0]
+	for _, a := range m.avoid {
+		if a.Until > now {
+			live = append(live, a)
+		}
+	}
+	m.avoid = live
+	return append([]match.Avoid(nil), live...)
 }
 
 func (m *contactMachine) ackAgent(fx *effects, k pb.AckKind) {

@@ -41,6 +41,7 @@ type dequeued struct {
 type requeued struct {
 	rec    shard.Contact
 	extras routing.Requirements
+	avoid  []match.Avoid
 }
 
 // lockContact asks a contact actor to hold its contact for an agent.
@@ -60,6 +61,7 @@ type lockFailed struct {
 	requeue   bool
 	rec       shard.Contact
 	extras    routing.Requirements
+	avoid     []match.Avoid
 }
 
 // media is a carrier media event for a contact.

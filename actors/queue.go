@@ -59,9 +59,10 @@ func (m *queueMachine) contactTarget(id string) target {
 }
 
 // line puts a committed, queued contact in line.
-func (m *queueMachine) line(now int64, c *shard.Contact, extras routing.Requirements) {
+func (m *queueMachine) line(now int64, c *shard.Contact, extras routing.Requirements, avoid ...match.Avoid) {
 	a := c.Arrival
 	m.idx.Add(match.Waiting{
+		Avoid:          avoid,
 		ContactID:      c.ID(),
 		Seq:            c.Seq,
 		ArrivedAt:      a.GetArrivedAt(),
@@ -89,11 +90,11 @@ func (m *queueMachine) step(now int64, in any, fx *effects) {
 			m.abandoned++
 		}
 	case requeued:
-		m.line(now, &in.rec, in.extras)
+		m.line(now, &in.rec, in.extras, in.avoid...)
 	case lockFailed:
 		m.idx.Untake(in.agentID, in.taking)
 		if in.requeue {
-			m.line(now, &in.rec, in.extras)
+			m.line(now, &in.rec, in.extras, in.avoid...)
 		}
 	case *pb.ShardMessage:
 		m.shardMessage(now, in, fx)

@@ -1,6 +1,8 @@
 package match
 
 import (
+	"slices"
+
 	"github.com/tsunagu/tsunagu/actors/routing"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 )
@@ -18,9 +20,38 @@ type Waiting struct {
 	class int
 	// extras are kept only for contacts of the slow class.
 	extras routing.Requirements
+	// Avoid lists agents who rejected or missed this contact, each until a
+	// time: they are not offered it again before then.
+	Avoid []Avoid
 
 	removed bool
 	where   *line
+}
+
+// Avoid keeps an agent from a contact until a time (unix ns).
+type Avoid struct {
+	Agent string
+	Until int64
+}
+
+// avoids reports whether w must not go to agent at now.
+func (w *Waiting) avoids(agent string, now int64) bool {
+	for _, a := range w.Avoid {
+		if a.Agent == agent && now < a.Until {
+			return true
+		}
+	}
+	return false
+}
+
+// avoiding reports whether w avoids anyone at now.
+func (w *Waiting) avoiding(now int64) bool {
+	for _, a := range w.Avoid {
+		if now < a.Until {
+			return true
+		}
+	}
+	return false
 }
 
 // before reports whether w is ahead of x in arrival order.
@@ -150,6 +181,43 @@ func (l *line) peek() *Waiting {
 		return s
 	}
 	return r
+}
+
+// walk calls fn for live entries in arrival order until fn is false. The
+// side heap is sorted on a copy; it is small.
+func (l *line) walk(fn func(*Waiting) bool) {
+	side := make([]*Waiting, 0, len(l.side))
+	for _, w := range l.side {
+		if !w.removed {
+			side = append(side, w)
+		}
+	}
+	slices.SortFunc(side, func(a, b *Waiting) int {
+		if a.before(b) {
+			return -1
+		}
+		return 1
+	})
+	i, j := 0, 0
+	for i < l.n || j < len(side) {
+		var w *Waiting
+		if i < l.n {
+			if r := l.ringAt(i); r.removed {
+				i++
+				continue
+			} else if j >= len(side) || !side[j].before(r) {
+				w = r
+				i++
+			}
+		}
+		if w == nil {
+			w = side[j]
+			j++
+		}
+		if !fn(w) {
+			return
+		}
+	}
 }
 
 // each calls fn for live entries in no particular order until fn is false.

@@ -33,6 +33,9 @@ type Queue struct {
 	pref       map[string][]*Waiting
 	prefExpiry []*Waiting
 
+	// avoidEnds is a min-heap of times at which some avoidance ends.
+	avoidEnds []int64
+
 	agents  map[string]*Agent
 	pools   [shard.NumChannels][]*pool
 	poolIdx map[poolKey]*pool
@@ -79,7 +82,7 @@ func (q *Queue) CanServe(id string, w *Waiting, now int64) bool {
 	if w.PreferredAgent != "" && w.where == nil && w.PreferredAgent != id {
 		return false
 	}
-	return q.eligible(a, w, q.stepOf(w, now))
+	return q.eligible(a, w, q.stepOf(w, now)) && !w.avoids(id, now)
 }
 
 // AvailableAgents is the number of agents with free capacity for the queue.
@@ -110,6 +113,12 @@ func (q *Queue) Add(in Waiting, extras routing.Requirements, now int64) *Waiting
 	}
 	w := &in
 	w.where, w.removed, w.extras = nil, false, nil
+	for _, a := range w.Avoid {
+		if a.Until > now {
+			q.avoidEnds = append(q.avoidEnds, a.Until)
+			upInt64(q.avoidEnds, len(q.avoidEnds)-1)
+		}
+	}
 	w.class = q.classOf(extras)
 	if w.class == slowClass {
 		w.extras = extras
@@ -391,15 +400,17 @@ func (q *Queue) ahead(w, x *Waiting, now int64) bool {
 	return w.before(x)
 }
 
-// bestAgentFor returns the best free agent for contact w at now.
+// bestAgentFor returns the best free agent for contact w at now, skipping
+// agents w avoids.
 func (q *Queue) bestAgentFor(w *Waiting, now int64) *Agent {
 	step := q.stepOf(w, now)
+	avoiding := w.avoiding(now)
 	var best *Agent
 	for _, p := range q.pools[w.Channel] {
 		if p.key.minStep > step {
 			continue
 		}
-		if w.class != slowClass {
+		if w.class != slowClass && !avoiding {
 			if p.key.mask&(1<<w.class) == 0 {
 				continue
 			}
@@ -408,13 +419,49 @@ func (q *Queue) bestAgentFor(w *Waiting, now int64) *Agent {
 			}
 			continue
 		}
+		if w.class != slowClass {
+			if p.key.mask&(1<<w.class) == 0 {
+				continue
+			}
+			if a := q.bestInPool(p, w, now); a != nil && (best == nil || q.agentBefore(a, best)) {
+				best = a
+			}
+			continue
+		}
 		for _, a := range p.heap {
-			if (best == nil || q.agentBefore(a, best)) && w.extras.MetBy(a.Profile.GetSkills()) {
+			if (best == nil || q.agentBefore(a, best)) && w.extras.MetBy(a.Profile.GetSkills()) && !w.avoids(a.ID, now) {
 				best = a
 			}
 		}
 	}
 	return best
+}
+
+// bestInPool finds the best agent of a heap that w does not avoid, looking
+// past avoided ones best-first: the walk visits at most the avoided agents
+// and their children.
+func (q *Queue) bestInPool(p *pool, w *Waiting, now int64) *Agent {
+	frontier := []int{0}
+	for len(frontier) > 0 {
+		bi := 0
+		for i := 1; i < len(frontier); i++ {
+			if q.agentBefore(p.heap[frontier[i]], p.heap[frontier[bi]]) {
+				bi = i
+			}
+		}
+		n := frontier[bi]
+		frontier = append(frontier[:bi], frontier[bi+1:]...)
+		a := p.heap[n]
+		if !w.avoids(a.ID, now) {
+			return a
+		}
+		for _, c := range []int{2*n + 1, 2*n + 2} {
+			if c < len(p.heap) {
+				frontier = append(frontier, c)
+			}
+		}
+	}
+	return nil
 }
 
 // NextMatch returns the next contact to hold and the agent to offer it to:
@@ -430,7 +477,7 @@ func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
 			continue
 		}
 		for _, w := range list {
-			if q.eligible(a, w, q.stepOf(w, now)) {
+			if q.eligible(a, w, q.stepOf(w, now)) && !w.avoids(id, now) {
 				return w, a, true
 			}
 		}
@@ -455,9 +502,19 @@ func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
 			})
 			continue
 		}
-		if a := q.bestAgentFor(h, now); a != nil {
-			bestW, bestA = h, a
-		}
+		// A head that avoids someone does not stand for the contacts
+		// behind it: walk on past avoiding contacts until one that avoids
+		// nobody, which stands for the rest of the line.
+		l.walk(func(w *Waiting) bool {
+			if !q.ahead(w, bestW, now) {
+				return false
+			}
+			if a := q.bestAgentFor(w, now); a != nil {
+				bestW, bestA = w, a
+				return false
+			}
+			return w.avoiding(now)
+		})
 	}
 	return bestW, bestA, bestW != nil
 }
@@ -473,7 +530,7 @@ func (q *Queue) BestContact(id string, now int64) (*Waiting, bool) {
 	}
 	var best *Waiting
 	for _, w := range q.pref[id] {
-		if q.eligible(a, w, q.stepOf(w, now)) && q.ahead(w, best, now) {
+		if q.eligible(a, w, q.stepOf(w, now)) && q.ahead(w, best, now) && !w.avoids(id, now) {
 			best = w
 		}
 	}
@@ -493,16 +550,25 @@ func (q *Queue) BestContact(id string, now int64) (*Waiting, bool) {
 		}
 		if l.key.class == slowClass {
 			l.each(func(w *Waiting) bool {
-				if q.ahead(w, best, now) && q.eligible(a, w, q.stepOf(w, now)) {
+				if q.ahead(w, best, now) && q.eligible(a, w, q.stepOf(w, now)) && !w.avoids(id, now) {
 					best = w
 				}
 				return true
 			})
 			continue
 		}
-		if q.eligible(a, h, q.stepOf(h, now)) {
-			best = h
-		}
+		l.walk(func(w *Waiting) bool {
+			if !q.ahead(w, best, now) {
+				return false
+			}
+			if w.avoids(id, now) {
+				return true
+			}
+			if q.eligible(a, w, q.stepOf(w, now)) {
+				best = w
+			}
+			return false
+		})
 	}
 	return best, best != nil
 }
@@ -530,6 +596,13 @@ func (q *Queue) NextWake(now int64) int64 {
 	}
 	if len(q.prefExpiry) > 0 && q.prefExpiry[0].PreferredUntil < wake {
 		wake = q.prefExpiry[0].PreferredUntil
+	}
+	// An avoidance ending can make a waiting contact servable.
+	for len(q.avoidEnds) > 0 && q.avoidEnds[0] <= now {
+		popInt64(&q.avoidEnds)
+	}
+	if len(q.avoidEnds) > 0 && q.avoidEnds[0] < wake {
+		wake = q.avoidEnds[0]
 	}
 	if wake == math.MaxInt64 {
 		return 0
@@ -592,6 +665,40 @@ func prefPop(h *[]*Waiting) {
 			m = r
 		}
 		if s[m].PreferredUntil >= s[i].PreferredUntil {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
+}
+
+func upInt64(h []int64, i int) {
+	for i > 0 {
+		p := (i - 1) / 2
+		if h[i] >= h[p] {
+			return
+		}
+		h[i], h[p] = h[p], h[i]
+		i = p
+	}
+}
+
+func popInt64(h *[]int64) {
+	s := *h
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= len(s) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(s) && s[r] < s[l] {
+			m = r
+		}
+		if s[m] >= s[i] {
 			break
 		}
 		s[i], s[m] = s[m], s[i]
