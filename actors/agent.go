@@ -423,7 +423,7 @@ func (m *agentMachine) reserve(now int64, r *pb.ReserveRequest, fx *effects) {
 		return
 	}
 	ch := r.GetChannel()
-	if !m.hasRec || int(ch) >= shard.NumChannels || m.rec.Free()[ch] == 0 {
+	if !m.hasRec || !shard.ValidChannel(ch) || m.rec.Free()[ch] == 0 {
 		m.decline(fx, r, "no free capacity")
 		return
 	}

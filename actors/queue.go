@@ -218,7 +218,7 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 			Shard:     st.GetAgentShard(),
 		}
 		for _, f := range st.GetFree() {
-			if int(f.GetChannel()) < shard.NumChannels {
+			if shard.ValidChannel(f.GetChannel()) {
 				s.Free[f.GetChannel()] = f.GetFree()
 			}
 		}

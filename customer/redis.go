@@ -355,9 +355,11 @@ func (r *Redis) Close() error {
 	return r.client.Close()
 }
 
-// fail wraps a Redis error with the operation and key.
-func (r *Redis) fail(op, key string, err error) error {
-	return wrap(fmt.Sprintf("customer: %s %q", op, key), err)
+// fail wraps a Redis error with the operation. The customer key stays out
+// of the message: it is personal data (a phone number, an e-mail) and
+// errors end up in logs.
+func (r *Redis) fail(op, _ string, err error) error {
+	return wrap("customer: "+op, err)
 }
 
 // wrap prefixes err with what was being done and marks failures to reach

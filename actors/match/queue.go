@@ -111,6 +111,9 @@ func (q *Queue) Add(in Waiting, extras routing.Requirements, now int64) *Waiting
 	if w, ok := q.waiting[in.ContactID]; ok {
 		return w
 	}
+	if !shard.ValidChannel(in.Channel) {
+		return nil // committed contacts always have a valid channel
+	}
 	w := &in
 	w.where, w.removed, w.extras = nil, false, nil
 	for _, a := range w.Avoid {
@@ -335,7 +338,7 @@ type Taking struct {
 // fewer until the agent's next status, and last in round-robin order.
 func (q *Queue) Taken(id string, ch pb.Channel) Taking {
 	a, ok := q.agents[id]
-	if !ok {
+	if !ok || !shard.ValidChannel(ch) {
 		return Taking{}
 	}
 	t := Taking{version: a.Version, free: a.Free}

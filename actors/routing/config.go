@@ -131,6 +131,9 @@ type Queue struct {
 
 // Accepts reports whether the queue takes contacts on ch.
 func (q *Queue) Accepts(ch pb.Channel) bool {
+	if ch <= 0 || ch >= 8 {
+		return false
+	}
 	return q.channels == 0 || q.channels&(1<<ch) != 0
 }
 

@@ -97,11 +97,23 @@ func (s *State) agentPresence(at int64, p *pb.AgentPresenceChange) Result {
 		a.Presence = pb.AgentPresence_AGENT_PRESENCE_NOT_READY
 		a.Reason = reason
 	default:
-		return Result{Err: errorf(ErrInvalidCommand, "shard: presence %v cannot be set directly", p.GetPresence())}
+		return Result{Err: errorf(ErrInvalidCommand, "shard: presence %v of agent %q cannot be set directly", p.GetPresence(), a.ID())}
 	}
 	a.PresenceSince = at
 	a.Version++
 	return s.agentResult(a, s.agentEvent(at, a, nil))
+}
+
+func finishedWord(h pb.FinishedHow) string {
+	switch h {
+	case pb.FinishedHow_FINISHED_HOW_REJECTED:
+		return "rejected"
+	case pb.FinishedHow_FINISHED_HOW_MISSED:
+		return "missed"
+	case pb.FinishedHow_FINISHED_HOW_WITHDRAWN:
+		return "withdrawn"
+	}
+	return "handled"
 }
 
 func stateWord(st pb.AgentState) string {
@@ -128,13 +140,19 @@ func (s *State) agentReserve(at int64, r *pb.AgentReserve) Result {
 	if r.GetOfferId() == "" || r.GetContactId() == "" {
 		return Result{Err: errorf(ErrInvalidCommand, "shard: reservation for agent %q needs offer_id and contact_id", a.ID())}
 	}
-	if _, ok := a.Slot(r.GetOfferId()); ok {
+	if slot, ok := a.Slot(r.GetOfferId()); ok {
+		if slot.ContactID != r.GetContactId() {
+			return Result{Err: errorf(ErrConflict, "offer %q to agent %q is for contact %q, not %q", r.GetOfferId(), a.ID(), slot.ContactID, r.GetContactId())}
+		}
 		res := s.agentResult(a, nil)
 		res.Duplicate = true
 		return res
 	}
+	if f, ok := a.Finished(r.GetOfferId()); ok {
+		return Result{Err: errorf(ErrIllegalTransition, "offer %q to agent %q already ended (%s); it is never granted again", r.GetOfferId(), a.ID(), finishedWord(f.How))}
+	}
 	ch := r.GetChannel()
-	if int(ch) >= NumChannels || ch == pb.Channel_CHANNEL_UNSPECIFIED {
+	if !ValidChannel(ch) {
 		return Result{Err: errorf(ErrInvalidCommand, "shard: reservation %q has channel %v", r.GetOfferId(), ch)}
 	}
 	if a.Presence != pb.AgentPresence_AGENT_PRESENCE_AVAILABLE {
@@ -250,7 +268,7 @@ func (s *State) agentOfferOutcome(at int64, o *pb.AgentOfferOutcome) Result {
 		}
 		slot.State = pb.SlotState_SLOT_STATE_UNSPECIFIED
 	default:
-		return Result{Err: errorf(ErrInvalidCommand, "shard: offer outcome %v", o.GetOutcome())}
+		return Result{Err: errorf(ErrInvalidCommand, "shard: offer outcome %v for agent %q is not valid", o.GetOutcome(), a.ID())}
 	}
 	a.Version++
 	return s.agentResult(a, s.agentEvent(at, a, &slot))

@@ -34,7 +34,7 @@ func (s *State) contactArrive(at int64, a *pb.ContactArrive) Result {
 		return Result{Err: errorf(ErrInvalidCommand, "shard: contact_id is empty")}
 	case a.GetQueue() == "":
 		return Result{Err: errorf(ErrInvalidCommand, "shard: contact %q has no queue", a.GetContactId())}
-	case a.GetChannel() == pb.Channel_CHANNEL_UNSPECIFIED || int(a.GetChannel()) >= NumChannels:
+	case !ValidChannel(a.GetChannel()):
 		return Result{Err: errorf(ErrInvalidCommand, "shard: contact %q has channel %v", a.GetContactId(), a.GetChannel())}
 	}
 	if c, ok := s.contacts[a.GetContactId()]; ok {
@@ -62,17 +62,19 @@ func (s *State) contactArrive(at int64, a *pb.ContactArrive) Result {
 	return s.contactResult(c, s.contactEvent(at, c, ""))
 }
 
-// forgetEnded drops a few contacts that ended longer than the retention ago.
+// forgetEnded drops a few contacts that ended longer than the retention
+// ago, oldest first by (end time, seq): an order a restored replica rebuilds
+// exactly, so every replica forgets the same contacts.
 func (s *State) forgetEnded(at int64) {
-	n := 0
-	for n < len(s.ended) && n < retentionPurgePerApply && s.ended[n].at+s.retention < at {
-		if c, ok := s.contacts[s.ended[n].id]; ok && c.Terminal() && c.EndedAt == s.ended[n].at {
-			delete(s.contacts, s.ended[n].id)
+	for n := 0; n < retentionPurgePerApply && len(s.ended) > 0; n++ {
+		e := s.ended[0]
+		if at-s.retention <= e.at {
+			return
 		}
-		n++
-	}
-	if n > 0 {
-		s.ended = s.ended[n:]
+		popEnded(&s.ended)
+		if c, ok := s.contacts[e.id]; ok && c.Terminal() && c.EndedAt == e.at {
+			delete(s.contacts, e.id)
+		}
 	}
 }
 
@@ -81,7 +83,50 @@ func (s *State) end(at int64, c *Contact, state pb.ContactState) {
 	c.StateSince = at
 	c.EndedAt = at
 	c.OnHold = false
-	s.ended = append(s.ended, ended{id: c.ID(), at: at})
+	pushEnded(&s.ended, ended{id: c.ID(), at: at, seq: c.Seq})
+}
+
+func (e ended) before(x ended) bool {
+	if e.at != x.at {
+		return e.at < x.at
+	}
+	return e.seq < x.seq
+}
+
+func pushEnded(h *[]ended, e ended) {
+	s := append(*h, e)
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !s[i].before(s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+	*h = s
+}
+
+func popEnded(h *[]ended) {
+	s := *h
+	last := len(s) - 1
+	s[0] = s[last]
+	s = s[:last]
+	for i := 0; ; {
+		l := 2*i + 1
+		if l >= len(s) {
+			break
+		}
+		m := l
+		if r := l + 1; r < len(s) && s[r].before(s[l]) {
+			m = r
+		}
+		if !s[m].before(s[i]) {
+			break
+		}
+		s[i], s[m] = s[m], s[i]
+		i = m
+	}
+	*h = s
 }
 
 func (s *State) contactLock(at int64, l *pb.ContactLock) Result {
@@ -92,7 +137,7 @@ func (s *State) contactLock(at int64, l *pb.ContactLock) Result {
 	if l.GetAgentId() == "" || l.GetOfferId() == "" {
 		return Result{Err: errorf(ErrInvalidCommand, "shard: lock of contact %q needs agent_id and offer_id", c.ID())}
 	}
-	if c.State == pb.ContactState_CONTACT_STATE_RESERVED && c.OfferID == l.GetOfferId() {
+	if c.State == pb.ContactState_CONTACT_STATE_RESERVED && c.OfferID == l.GetOfferId() && c.AgentID == l.GetAgentId() {
 		r := s.contactResult(c, nil)
 		r.Duplicate = true
 		return r
@@ -110,7 +155,10 @@ func (s *State) contactLock(at int64, l *pb.ContactLock) Result {
 }
 
 func (s *State) heldBy(c *Contact, offerID string, want pb.ContactState) error {
-	if c.OfferID != offerID || offerID == "" {
+	if offerID == "" {
+		return errorf(ErrInvalidCommand, "shard: command for contact %q has no offer_id", c.ID())
+	}
+	if c.OfferID != offerID {
 		return errorf(ErrUnknownOffer, "contact %q is not held under offer %q", c.ID(), offerID)
 	}
 	if c.State != want {
@@ -239,7 +287,7 @@ func (s *State) contactMedia(at int64, m *pb.ContactMedia) Result {
 		c.OnHold = hold
 		reason = map[bool]string{true: "hold", false: "resume"}[hold]
 	default:
-		return Result{Err: errorf(ErrInvalidCommand, "shard: media kind %v is not replicated", m.GetKind())}
+		return Result{Err: errorf(ErrInvalidCommand, "shard: media kind %v of contact %q is not replicated", m.GetKind(), c.ID())}
 	}
 	return s.contactResult(c, s.contactEvent(at, c, reason))
 }

@@ -65,8 +65,8 @@ type Counters struct {
 }
 
 // Agent is one agent's replicated record. Profile is shared between copies
-// and never modified; Slots is replaced, never modified in place, so copies
-// stay valid.
+// and never modified; Slots and Recent are replaced, never modified in
+// place, so copies stay valid — and copies must treat them as read-only.
 type Agent struct {
 	Profile       *pb.AgentProfile
 	Presence      pb.AgentPresence
@@ -157,6 +157,10 @@ var Channels = []pb.Channel{
 // NumChannels bounds arrays indexed by pb.Channel.
 const NumChannels = 6
 
+// ValidChannel reports whether ch is a real channel. Protobuf enums carry any
+// int32, so every index by channel goes through this first.
+func ValidChannel(ch pb.Channel) bool { return ch > 0 && int(ch) < NumChannels }
+
 // DefaultCapacity is the capacity of a profile that lists none.
 var DefaultCapacity = [NumChannels]uint32{
 	pb.Channel_CHANNEL_VOICE:    1,
@@ -173,7 +177,7 @@ func Capacity(p *pb.AgentProfile) [NumChannels]uint32 {
 	}
 	var c [NumChannels]uint32
 	for _, cc := range p.GetCapacity() {
-		if int(cc.GetChannel()) < NumChannels {
+		if ValidChannel(cc.GetChannel()) {
 			c[cc.GetChannel()] += cc.GetSlots()
 		}
 	}
@@ -188,11 +192,11 @@ func Blocks(p *pb.AgentProfile) [NumChannels]uint8 {
 	}
 	var b [NumChannels]uint8
 	for _, cb := range p.GetBlocking().GetBlocks() {
-		if int(cb.GetChannel()) >= NumChannels {
+		if !ValidChannel(cb.GetChannel()) {
 			continue
 		}
 		for _, x := range cb.GetBlocks() {
-			if int(x) < NumChannels {
+			if ValidChannel(x) {
 				b[cb.GetChannel()] |= 1 << x
 			}
 		}
@@ -232,7 +236,7 @@ func (a *Agent) Free() [NumChannels]uint32 {
 	var blocked uint8
 	for _, s := range a.Slots {
 		ch := s.Channel
-		if int(ch) >= NumChannels {
+		if !ValidChannel(ch) {
 			continue
 		}
 		used[ch]++
@@ -253,7 +257,7 @@ func (a *Agent) Free() [NumChannels]uint32 {
 func (a *Agent) InUse() [NumChannels]uint32 {
 	var used [NumChannels]uint32
 	for _, s := range a.Slots {
-		if int(s.Channel) < NumChannels {
+		if ValidChannel(s.Channel) {
 			used[s.Channel]++
 		}
 	}

@@ -58,18 +58,9 @@ func (s *State) Restore(snap *pb.ShardSnapshot) error {
 		}
 		contacts[c.ID()] = c
 		if c.Terminal() {
-			endedList = append(endedList, ended{id: c.ID(), at: c.EndedAt})
+			pushEnded(&endedList, ended{id: c.ID(), at: c.EndedAt, seq: c.Seq})
 		}
 	}
-	slices.SortFunc(endedList, func(a, b ended) int {
-		switch {
-		case a.at < b.at:
-			return -1
-		case a.at > b.at:
-			return 1
-		}
-		return 0
-	})
 	agents := make(map[string]*Agent, len(snap.GetAgents()))
 	for _, rec := range snap.GetAgents() {
 		a := agentFromProto(rec)

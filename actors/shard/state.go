@@ -30,8 +30,9 @@ type Result struct {
 }
 
 type ended struct {
-	id string
-	at int64
+	id  string
+	at  int64
+	seq uint64
 }
 
 // State is one shard's replicated state. It is safe for concurrent use: Apply
@@ -43,7 +44,8 @@ type State struct {
 	contacts  map[string]*Contact
 	agents    map[string]*Agent
 	nextSeq   uint64
-	// ended is a FIFO of terminal contacts, oldest first, for retention.
+	// ended is a min-heap of terminal contacts by (end time, seq), for
+	// retention.
 	ended []ended
 }
 

@@ -1,0 +1,414 @@
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+	"google.golang.org/protobuf/proto"
+)
+
+// Engine is the routing engine as the gateway uses it.
+type Engine interface {
+	Arrive(req *pb.ContactArrival, reply func(*pb.ArrivalReply))
+	Media(queue string, ev *pb.MediaEvent, reply func(*pb.MediaEventReply))
+	AgentCommand(agentID string, cmd *pb.AgentCommand, reply func(*pb.AgentCommandReply))
+	QueueStatus(queue string, reply func(*pb.QueueStatusReply))
+}
+
+// Config configures a Gateway.
+type Config struct {
+	// Conn is the NATS connection (required).
+	Conn *nats.Conn
+	// QueueGroup shares incoming subjects among the nodes of a cluster.
+	QueueGroup string
+	// MaxPayload is the largest request accepted, in bytes.
+	MaxPayload int
+	// Workers is how many subscriptions per subject deliver in parallel.
+	Workers int
+	// InstructionTimeout is how long to wait for a carrier's ack.
+	InstructionTimeout time.Duration
+	// Encoding of what the node publishes (notices, instructions, events).
+	Encoding Encoding
+	// EventFlush is the longest an event waits before its batch is sent.
+	EventFlush time.Duration
+	// EventBatch is the most events in one batch.
+	EventBatch int
+	Logger     *slog.Logger
+	Now        func() time.Time
+}
+
+// DefaultConfig returns the defaults; Conn must still be set.
+func DefaultConfig() Config {
+	return Config{
+		QueueGroup:         "tsunagu",
+		MaxPayload:         64 << 10,
+		Workers:            2,
+		InstructionTimeout: time.Second,
+		EventFlush:         5 * time.Millisecond,
+		EventBatch:         512,
+	}
+}
+
+// ErrInvalidConfig wraps every configuration problem.
+var ErrInvalidConfig = errors.New("gateway: invalid config")
+
+// Validate reports the first bad setting, naming the field, value and what
+// is allowed.
+func (c Config) Validate() error {
+	switch {
+	case c.Conn == nil:
+		return fmt.Errorf("%w: Conn is nil", ErrInvalidConfig)
+	case c.MaxPayload < 1024 || c.MaxPayload > 1<<20:
+		return fmt.Errorf("%w: MaxPayload %d; allowed 1024..1048576", ErrInvalidConfig, c.MaxPayload)
+	case c.Workers < 1 || c.Workers > 64:
+		return fmt.Errorf("%w: Workers %d; allowed 1..64", ErrInvalidConfig, c.Workers)
+	case c.InstructionTimeout < time.Millisecond:
+		return fmt.Errorf("%w: InstructionTimeout %v; allowed 1ms or more", ErrInvalidConfig, c.InstructionTimeout)
+	case c.EventFlush < 100*time.Microsecond:
+		return fmt.Errorf("%w: EventFlush %v; allowed 100µs or more", ErrInvalidConfig, c.EventFlush)
+	case c.EventBatch < 1:
+		return fmt.Errorf("%w: EventBatch %d; allowed 1 or more", ErrInvalidConfig, c.EventBatch)
+	}
+	return nil
+}
+
+// Metrics are the gateway's running totals.
+type Metrics struct {
+	Requests          atomic.Uint64
+	Refused           atomic.Uint64
+	Notices           atomic.Uint64
+	Instructions      atomic.Uint64
+	InstructionErrors atomic.Uint64
+	EventBatches      atomic.Uint64
+	Events            atomic.Uint64
+	PublishErrors     atomic.Uint64
+}
+
+// Gateway connects the engine to NATS. It is the engine's actors.Bus.
+type Gateway struct {
+	cfg     Config
+	nc      *nats.Conn
+	log     *slog.Logger
+	engine  Engine
+	subs    []*nats.Subscription
+	metrics Metrics
+
+	evMu    sync.Mutex
+	ev      map[uint32]*eventBuf
+	evKick  chan struct{}
+	evStop  chan struct{}
+	evDone  chan struct{}
+	stopped atomic.Bool
+}
+
+type eventBuf struct {
+	term   uint64
+	seq    uint64
+	events []*pb.Event
+}
+
+// New returns a gateway; Start subscribes it.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Gateway{
+		cfg:    cfg,
+		nc:     cfg.Conn,
+		log:    cfg.Logger,
+		ev:     make(map[uint32]*eventBuf),
+		evKick: make(chan struct{}, 1),
+		evStop: make(chan struct{}),
+		evDone: make(chan struct{}),
+	}, nil
+}
+
+// Metrics returns the gateway's counters.
+func (g *Gateway) Metrics() *Metrics { return &g.metrics }
+
+// Start subscribes to the contract's incoming subjects and starts the event
+// flusher.
+func (g *Gateway) Start(e Engine) error {
+	g.engine = e
+	handlers := []struct {
+		subject string
+		h       nats.MsgHandler
+	}{
+		{SubjectArrive, g.onArrive},
+		{SubjectMediaAll, g.onMedia},
+		{SubjectAgentCommands, g.onAgentCommand},
+		{SubjectQueueStatus, g.onQueueStatus},
+	}
+	for _, h := range handlers {
+		for i := 0; i < g.cfg.Workers; i++ {
+			sub, err := g.nc.QueueSubscribe(h.subject, g.cfg.QueueGroup, h.h)
+			if err != nil {
+				g.unsubscribe()
+				return fmt.Errorf("gateway: subscribe %s: %w", h.subject, err)
+			}
+			if err := sub.SetPendingLimits(1<<20, 1<<30); err != nil {
+				g.unsubscribe()
+				return fmt.Errorf("gateway: pending limits on %s: %w", h.subject, err)
+			}
+			g.subs = append(g.subs, sub)
+		}
+	}
+	go g.flushEvents()
+	return g.nc.Flush()
+}
+
+func (g *Gateway) unsubscribe() {
+	for _, s := range g.subs {
+		_ = s.Unsubscribe()
+	}
+	g.subs = nil
+}
+
+// Stop stops taking requests (requests already delivered are finished by the
+// engine), and sends the events still buffered.
+func (g *Gateway) Stop() {
+	if g.stopped.Swap(true) {
+		return
+	}
+	for _, s := range g.subs {
+		_ = s.Drain()
+	}
+	close(g.evStop)
+	<-g.evDone
+}
+
+// respond publishes a reply in the request's encoding.
+func (g *Gateway) respond(m *nats.Msg, enc Encoding, reply proto.Message, e *pb.Error) {
+	if m.Reply == "" {
+		return
+	}
+	data, err := encode(reply, enc)
+	if err != nil {
+		g.log.Error("reply not encodable", "subject", m.Subject, "err", err)
+		return
+	}
+	out := &nats.Msg{Subject: m.Reply, Data: data, Header: nats.Header{HeaderContentType: []string{contentType(enc)}}}
+	if e != nil {
+		out.Header.Set(HeaderError, strings.ToLower(strings.TrimPrefix(e.GetCode().String(), "ERROR_CODE_")))
+	}
+	if err := g.nc.PublishMsg(out); err != nil {
+		g.metrics.PublishErrors.Add(1)
+	}
+}
+
+func (g *Gateway) refused(e *decodeError) *pb.Error {
+	g.metrics.Refused.Add(1)
+	return e.proto()
+}
+
+func (g *Gateway) onArrive(m *nats.Msg) {
+	g.metrics.Requests.Add(1)
+	enc := encodingOf(m.Header)
+	req := &pb.ContactArrival{}
+	e := decode(m.Data, enc, g.cfg.MaxPayload, "ContactArrival", req)
+	if e == nil {
+		e = validateArrival(req, g.cfg.Now())
+	}
+	if e != nil {
+		err := g.refused(e)
+		g.respond(m, enc, &pb.ArrivalReply{ContactId: req.GetContactId(), Queue: req.GetQueue(), Error: err}, err)
+		return
+	}
+	g.engine.Arrive(req, func(r *pb.ArrivalReply) { g.respond(m, enc, r, r.GetError()) })
+}
+
+// tokens splits a subject; want is the number of tokens expected.
+func tokens(subject string, want int) ([]string, bool) {
+	t := strings.Split(subject, ".")
+	return t, len(t) == want
+}
+
+func (g *Gateway) onMedia(m *nats.Msg) {
+	g.metrics.Requests.Add(1)
+	enc := encodingOf(m.Header)
+	t, _ := tokens(m.Subject, 5)
+	queue, contactID := t[3], t[4]
+	ev := &pb.MediaEvent{}
+	e := decode(m.Data, enc, g.cfg.MaxPayload, "MediaEvent", ev)
+	if e == nil {
+		e = validateMedia(queue, contactID, ev)
+	}
+	if e != nil {
+		err := g.refused(e)
+		g.respond(m, enc, &pb.MediaEventReply{ContactId: contactID, Error: err}, err)
+		return
+	}
+	ev.ContactId = contactID
+	g.engine.Media(queue, ev, func(r *pb.MediaEventReply) { g.respond(m, enc, r, r.GetError()) })
+}
+
+func (g *Gateway) onAgentCommand(m *nats.Msg) {
+	g.metrics.Requests.Add(1)
+	enc := encodingOf(m.Header)
+	t, _ := tokens(m.Subject, 5)
+	agentID := t[3]
+	cmd := &pb.AgentCommand{}
+	e := decode(m.Data, enc, g.cfg.MaxPayload, "AgentCommand", cmd)
+	if e == nil {
+		e = validateAgentCommand(agentID, cmd)
+	}
+	if e != nil {
+		err := g.refused(e)
+		g.respond(m, enc, &pb.AgentCommandReply{Error: err}, err)
+		return
+	}
+	g.engine.AgentCommand(agentID, cmd, func(r *pb.AgentCommandReply) { g.respond(m, enc, r, r.GetError()) })
+}
+
+func (g *Gateway) onQueueStatus(m *nats.Msg) {
+	g.metrics.Requests.Add(1)
+	enc := encodingOf(m.Header)
+	t, _ := tokens(m.Subject, 5)
+	req := &pb.QueueStatusRequest{}
+	e := decode(m.Data, enc, g.cfg.MaxPayload, "QueueStatusRequest", req)
+	if e == nil {
+		e = checkVersion(req.GetSchemaVersion(), "QueueStatusRequest")
+	}
+	if e != nil {
+		err := g.refused(e)
+		g.respond(m, enc, &pb.QueueStatusReply{Queue: t[3], Error: err}, err)
+		return
+	}
+	g.engine.QueueStatus(t[3], func(r *pb.QueueStatusReply) { g.respond(m, enc, r, r.GetError()) })
+}
+
+// publish sends m on subject in the outbound encoding.
+func (g *Gateway) publish(subject string, m proto.Message) error {
+	data, err := encode(m, g.cfg.Encoding)
+	if err != nil {
+		return err
+	}
+	out := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{HeaderContentType: []string{contentType(g.cfg.Encoding)}}}
+	if err := g.nc.PublishMsg(out); err != nil {
+		g.metrics.PublishErrors.Add(1)
+		return err
+	}
+	return nil
+}
+
+// Notify publishes a notice to an agent's desktop.
+func (g *Gateway) Notify(agentID string, n *pb.AgentNotice) {
+	g.metrics.Notices.Add(1)
+	if err := g.publish(AgentNoticeSubject(agentID), n); err != nil {
+		g.log.Debug("notice not published", "agent_id", agentID, "err", err)
+	}
+}
+
+// ErrAckMismatch: a carrier acknowledged a different instruction.
+var ErrAckMismatch = errors.New("gateway: ack names another instruction")
+
+// Instruct sends a routing instruction as a request and reports the
+// carrier's ack (or the error) to acked, from another goroutine.
+func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func(*pb.InstructionAck, error)) {
+	g.metrics.Instructions.Add(1)
+	data, err := encode(in, g.cfg.Encoding)
+	if err != nil {
+		acked(nil, err)
+		return
+	}
+	msg := &nats.Msg{Subject: InstructionSubject(carrier), Data: data, Header: nats.Header{HeaderContentType: []string{contentType(g.cfg.Encoding)}}}
+	go func() {
+		resp, err := g.nc.RequestMsg(msg, g.cfg.InstructionTimeout)
+		if err != nil {
+			g.metrics.InstructionErrors.Add(1)
+			acked(nil, err)
+			return
+		}
+		ack := &pb.InstructionAck{}
+		if e := decode(resp.Data, encodingOf(resp.Header), g.cfg.MaxPayload, "InstructionAck", ack); e != nil {
+			g.metrics.InstructionErrors.Add(1)
+			acked(nil, e)
+			return
+		}
+		if id := ack.GetInstructionId(); id != "" && id != in.GetInstructionId() {
+			acked(nil, fmt.Errorf("%w: got %q, sent %q", ErrAckMismatch, id, in.GetInstructionId()))
+			return
+		}
+		acked(ack, nil)
+	}()
+}
+
+// Events buffers committed events of a shard for the next batch. It is
+// called in commit order per shard and must not block: encoding and
+// publishing happen on the flusher.
+func (g *Gateway) Events(shard uint32, term uint64, evs []*pb.Event) {
+	g.evMu.Lock()
+	b, ok := g.ev[shard]
+	if !ok {
+		b = &eventBuf{}
+		g.ev[shard] = b
+	}
+	if b.term != term {
+		b.term, b.seq = term, 0
+	}
+	b.events = append(b.events, evs...)
+	full := len(b.events) >= g.cfg.EventBatch
+	g.evMu.Unlock()
+	if full {
+		select {
+		case g.evKick <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (g *Gateway) flushEvents() {
+	defer close(g.evDone)
+	t := time.NewTicker(g.cfg.EventFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-g.evKick:
+		case <-g.evStop:
+			g.flushOnce()
+			return
+		}
+		g.flushOnce()
+	}
+}
+
+func (g *Gateway) flushOnce() {
+	type out struct {
+		shard uint32
+		batch *pb.EventBatch
+	}
+	var pending []out
+	g.evMu.Lock()
+	for shard, b := range g.ev {
+		for len(b.events) > 0 {
+			n := min(len(b.events), g.cfg.EventBatch)
+			b.seq++
+			pending = append(pending, out{shard, &pb.EventBatch{Shard: shard, Term: b.term, Seq: b.seq, Events: b.events[:n:n]}})
+			b.events = b.events[n:]
+		}
+		b.events = nil
+	}
+	g.evMu.Unlock()
+	for _, p := range pending {
+		if err := g.publish(EventSubject(p.shard), p.batch); err != nil {
+			g.log.Debug("event batch not published", "shard", p.shard, "err", err)
+			continue
+		}
+		g.metrics.EventBatches.Add(1)
+		g.metrics.Events.Add(uint64(len(p.batch.Events)))
+	}
+}

@@ -1,0 +1,321 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tsunagu/tsunagu/actors/routing"
+	"github.com/tsunagu/tsunagu/customer"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+	"google.golang.org/protobuf/encoding/protojson"
+)
+
+// Config is everything a node needs to run.
+type Config struct {
+	// NodeID names the node in logs.
+	NodeID string `json:"node_id"`
+	// NATSURLs are external NATS servers; empty embeds one.
+	NATSURLs []string `json:"nats_urls"`
+	// NATSListen is the embedded server's client address.
+	NATSListen string `json:"nats_listen"`
+	// HTTPListen serves /healthz and /metrics.
+	HTTPListen string `json:"http_listen"`
+	// RedisURL selects the Redis customer-context store; empty keeps it in
+	// process.
+	RedisURL string `json:"redis_url"`
+	// Shards is the number of shards.
+	Shards uint32 `json:"shards"`
+	// LogLevel: debug, info, warn or error.
+	LogLevel string `json:"log_level"`
+	// OutEncoding of published notices, instructions and events: protobuf
+	// or json.
+	OutEncoding string `json:"out_encoding"`
+	// Workers per NATS subject.
+	Workers int `json:"workers"`
+	// ShutdownTimeout bounds a graceful stop.
+	ShutdownTimeout Duration `json:"shutdown_timeout"`
+	// Routing holds queues, agents and tier priorities (protojson).
+	Routing *pb.RoutingConfig `json:"-"`
+	// RoutingSource says where Routing came from, for the start-up banner.
+	RoutingSource string `json:"-"`
+	// Customers, when set, is used instead of building a store from
+	// RedisURL (embedding and tests).
+	Customers customer.Store `json:"-"`
+}
+
+// Duration is a time.Duration that reads "30s" in JSON.
+type Duration time.Duration
+
+// UnmarshalJSON reads a Go duration string.
+func (d *Duration) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return fmt.Errorf("want a duration string like \"10s\": %w", err)
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	*d = Duration(v)
+	return nil
+}
+
+// DefaultConfig is a working single node on loopback with demo queues.
+func DefaultConfig() Config {
+	return Config{
+		NodeID:          "node-1",
+		NATSListen:      "127.0.0.1:4222",
+		HTTPListen:      "127.0.0.1:8080",
+		Shards:          16,
+		LogLevel:        "info",
+		OutEncoding:     "protobuf",
+		Workers:         2,
+		ShutdownTimeout: Duration(10 * time.Second),
+		Routing:         DemoRouting(),
+		RoutingSource:   "built-in demo",
+	}
+}
+
+// ErrConfig wraps every configuration problem.
+var ErrConfig = errors.New("config")
+
+func bad(field string, value any, allowed string) error {
+	return fmt.Errorf("%w: %s: %v is not valid; %s", ErrConfig, field, value, allowed)
+}
+
+// Validate checks every field and compiles the routing configuration.
+func (c *Config) Validate() (*routing.Config, error) {
+	if c.NodeID == "" || len(c.NodeID) > 64 || strings.ContainsAny(c.NodeID, " .*>") {
+		return nil, bad("node_id", strconv.Quote(c.NodeID), "1-64 characters without spaces, '.', '*' or '>'")
+	}
+	for i, u := range c.NATSURLs {
+		p, err := url.Parse(u)
+		if err != nil || (p.Scheme != "nats" && p.Scheme != "tls" && p.Scheme != "ws" && p.Scheme != "wss") || p.Host == "" {
+			return nil, bad(fmt.Sprintf("nats_urls[%d]", i), redactURL(u), "want nats://host:port (or tls://, ws://, wss://)")
+		}
+	}
+	if len(c.NATSURLs) == 0 {
+		if err := checkListen("nats_listen", c.NATSListen); err != nil {
+			return nil, err
+		}
+	}
+	if err := checkListen("http_listen", c.HTTPListen); err != nil {
+		return nil, err
+	}
+	if c.RedisURL != "" {
+		p, err := url.Parse(c.RedisURL)
+		if err != nil || (p.Scheme != "redis" && p.Scheme != "rediss") || p.Host == "" {
+			return nil, bad("redis_url", redactURL(c.RedisURL), "want redis://[user:password@]host:port[/db] or rediss://")
+		}
+	}
+	if c.Shards < 1 || c.Shards > 4096 {
+		return nil, bad("shards", c.Shards, "allowed 1..4096")
+	}
+	if _, ok := levels[strings.ToLower(c.LogLevel)]; !ok {
+		return nil, bad("log_level", strconv.Quote(c.LogLevel), "allowed debug, info, warn, error")
+	}
+	if c.OutEncoding != "protobuf" && c.OutEncoding != "json" {
+		return nil, bad("out_encoding", strconv.Quote(c.OutEncoding), "allowed protobuf, json")
+	}
+	if c.Workers < 1 || c.Workers > 64 {
+		return nil, bad("workers", c.Workers, "allowed 1..64")
+	}
+	if d := time.Duration(c.ShutdownTimeout); d < 0 || d > 10*time.Minute {
+		return nil, bad("shutdown_timeout", d, "allowed 0..10m")
+	}
+	if c.Routing == nil {
+		return nil, bad("routing", "nothing", "a routing configuration with at least one queue is needed")
+	}
+	if len(c.Routing.GetQueues()) == 0 {
+		return nil, bad("routing.queues", "an empty list", "at least one queue is needed")
+	}
+	rc, err := routing.Compile(c.Routing)
+	if err != nil {
+		return nil, fmt.Errorf("%w: routing: %w", ErrConfig, err)
+	}
+	return rc, nil
+}
+
+var levels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
+
+func checkListen(field, addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return bad(field, strconv.Quote(addr), "want host:port, e.g. 127.0.0.1:8080")
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return bad(field, strconv.Quote(addr), "the port must be 0..65535")
+	}
+	if host == "" {
+		return bad(field, strconv.Quote(addr), "name the interface (e.g. 127.0.0.1); use 0.0.0.0 explicitly to listen on all")
+	}
+	return nil
+}
+
+// redactURL hides a password in a URL for messages and logs.
+func redactURL(u string) string {
+	p, err := url.Parse(u)
+	if err != nil {
+		if i := strings.LastIndex(u, "@"); i >= 0 {
+			return "<redacted>@" + u[i+1:]
+		}
+		return u
+	}
+	return p.Redacted()
+}
+
+// fileConfig is the config file's shape: node settings plus the routing
+// configuration in protojson.
+type fileConfig struct {
+	Config
+	Routing json.RawMessage `json:"routing"`
+}
+
+// LoadFile reads a JSON config file over c. Unknown fields are refused.
+func (c *Config) LoadFile(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	fc := fileConfig{Config: *c}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fc); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
+	}
+	*c = fc.Config
+	if len(fc.Routing) > 0 {
+		rc := &pb.RoutingConfig{}
+		if err := protojson.Unmarshal(fc.Routing, rc); err != nil {
+			return fmt.Errorf("%w: %s: routing: %w", ErrConfig, path, err)
+		}
+		c.Routing = rc
+		c.RoutingSource = path
+	}
+	return nil
+}
+
+// env maps environment variables to config fields.
+var env = []struct {
+	name string
+	set  func(c *Config, v string) error
+}{
+	{"TSUNAGU_NODE_ID", func(c *Config, v string) error { c.NodeID = v; return nil }},
+	{"TSUNAGU_NATS_URL", func(c *Config, v string) error { c.NATSURLs = splitList(v); return nil }},
+	{"TSUNAGU_NATS_LISTEN", func(c *Config, v string) error { c.NATSListen = v; return nil }},
+	{"TSUNAGU_HTTP_LISTEN", func(c *Config, v string) error { c.HTTPListen = v; return nil }},
+	{"TSUNAGU_REDIS_URL", func(c *Config, v string) error { c.RedisURL = v; return nil }},
+	{"TSUNAGU_SHARDS", func(c *Config, v string) error {
+		n, err := strconv.ParseUint(v, 10, 32)
+		if err != nil {
+			return bad("TSUNAGU_SHARDS", strconv.Quote(v), "want a number 1..4096")
+		}
+		c.Shards = uint32(n)
+		return nil
+	}},
+	{"TSUNAGU_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
+	{"TSUNAGU_OUT_ENCODING", func(c *Config, v string) error { c.OutEncoding = v; return nil }},
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+type flagValues struct {
+	path, nodeID, natsURL, natsListen, httpListen, redisURL, logLevel, outEnc *string
+	shards                                                                    *uint
+	workers                                                                   *int
+}
+
+func newFlags(getenv func(string) string) (*flag.FlagSet, *flagValues) {
+	fs := flag.NewFlagSet("tsunagu", flag.ContinueOnError)
+	fs.SetOutput(new(bytes.Buffer))
+	return fs, &flagValues{
+		path:       fs.String("config", getenv("TSUNAGU_CONFIG"), "JSON config file (env TSUNAGU_CONFIG)"),
+		nodeID:     fs.String("node-id", "", "node name (env TSUNAGU_NODE_ID)"),
+		natsURL:    fs.String("nats-url", "", "external NATS URLs, comma separated; empty embeds a server (env TSUNAGU_NATS_URL)"),
+		natsListen: fs.String("nats-listen", "", "embedded NATS client address, default 127.0.0.1:4222 (env TSUNAGU_NATS_LISTEN)"),
+		httpListen: fs.String("http-listen", "", "address for /healthz and /metrics, default 127.0.0.1:8080 (env TSUNAGU_HTTP_LISTEN)"),
+		redisURL:   fs.String("redis-url", "", "Redis for customer context; empty keeps it in process (env TSUNAGU_REDIS_URL)"),
+		shards:     fs.Uint("shards", 0, "number of shards, default 16 (env TSUNAGU_SHARDS)"),
+		logLevel:   fs.String("log-level", "", "debug, info, warn or error (env TSUNAGU_LOG_LEVEL)"),
+		outEnc:     fs.String("out-encoding", "", "protobuf (default) or json for published messages (env TSUNAGU_OUT_ENCODING)"),
+		workers:    fs.Int("workers", 0, "subscriptions per NATS subject, default 2"),
+	}
+}
+
+// Load builds the configuration: defaults, then the config file (-config
+// or TSUNAGU_CONFIG), then environment variables, then flags.
+func Load(args []string, getenv func(string) string) (Config, error) {
+	c := DefaultConfig()
+	fs, f := newFlags(getenv)
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return c, err
+		}
+		return c, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+	}
+	if *f.path != "" {
+		if err := c.LoadFile(*f.path); err != nil {
+			return c, err
+		}
+	}
+	for _, e := range env {
+		if v := getenv(e.name); v != "" {
+			if err := e.set(&c, v); err != nil {
+				return c, err
+			}
+		}
+	}
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "node-id":
+			c.NodeID = *f.nodeID
+		case "nats-url":
+			c.NATSURLs = splitList(*f.natsURL)
+		case "nats-listen":
+			c.NATSListen = *f.natsListen
+		case "http-listen":
+			c.HTTPListen = *f.httpListen
+		case "redis-url":
+			c.RedisURL = *f.redisURL
+		case "shards":
+			c.Shards = uint32(*f.shards)
+		case "log-level":
+			c.LogLevel = *f.logLevel
+		case "out-encoding":
+			c.OutEncoding = *f.outEnc
+		case "workers":
+			c.Workers = *f.workers
+		}
+	})
+	return c, nil
+}
+
+// Usage describes the flags.
+func Usage() string {
+	var b bytes.Buffer
+	fs, _ := newFlags(func(string) string { return "" })
+	fs.SetOutput(&b)
+	fs.PrintDefaults()
+	return b.String()
+}

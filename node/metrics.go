@@ -1,0 +1,39 @@
+package main
+
+import (
+	"fmt"
+	"net/http"
+	"runtime"
+	"time"
+)
+
+// metrics writes the Prometheus text exposition of the node's counters.
+func (n *Node) metrics(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+	counter := func(name, help string, v uint64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
+	}
+	gauge := func(name, help string, v float64) {
+		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s gauge\n%s %g\n", name, help, name, name, v)
+	}
+	em := n.engine.Metrics()
+	counter("tsunagu_proposals_total", "Commands proposed to shard logs.", em.Proposals.Load())
+	counter("tsunagu_customer_context_fallbacks_total", "Arrivals routed without personalisation because the customer store failed.", em.CustomerFallbacks.Load())
+	counter("tsunagu_customer_record_failures_total", "Finished interactions the customer store did not take.", em.RecordFailures.Load())
+	counter("tsunagu_undeliverable_total", "Actor messages for shards not served here.", em.Undeliverable.Load())
+	counter("tsunagu_actor_spawns_total", "Actors activated.", em.Spawned.Load())
+	counter("tsunagu_actor_panics_total", "Inputs dropped because an actor panicked (a bug).", em.Panics.Load())
+	gm := n.gw.Metrics()
+	counter("tsunagu_nats_requests_total", "Requests received over NATS.", gm.Requests.Load())
+	counter("tsunagu_nats_refused_total", "Requests refused as malformed, oversized, of an unknown version or out of range.", gm.Refused.Load())
+	counter("tsunagu_agent_notices_total", "Notices published to agent desktops.", gm.Notices.Load())
+	counter("tsunagu_instructions_total", "Routing instructions sent to carriers (attempts).", gm.Instructions.Load())
+	counter("tsunagu_instruction_errors_total", "Routing instructions not acknowledged in time.", gm.InstructionErrors.Load())
+	counter("tsunagu_events_total", "Committed events published.", gm.Events.Load())
+	counter("tsunagu_publish_errors_total", "Publishes that failed.", gm.PublishErrors.Load())
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	gauge("tsunagu_heap_bytes", "Go heap in use.", float64(ms.HeapAlloc))
+	gauge("tsunagu_goroutines", "Goroutines.", float64(runtime.NumGoroutine()))
+	gauge("tsunagu_uptime_seconds", "Seconds since start.", time.Since(n.started).Seconds())
+}
