@@ -37,6 +37,9 @@ type agentMachine struct {
 	// lastSlots remembers where the contact of an offer lives after its
 	// slot is gone, until the last message about it is acknowledged.
 	lastSlots map[string]target
+	// seen is, per queue, the highest hold sequence answered (granted or
+	// declined); statuses report it so queues count only holds in flight.
+	seen map[string]uint64
 }
 
 type pendingOutcome struct {
@@ -73,6 +76,7 @@ func newAgentMachine(id string, shardID uint32, fence *pb.Fence, e *env) *agentM
 		outcomes:  make(map[string]pendingOutcome),
 		finished:  make(map[string]pendingFinished),
 		lastSlots: make(map[string]target),
+		seen:      make(map[string]uint64),
 	}
 	if p, ok := e.cfg.Agents[id]; ok {
 		m.queues = e.cfg.QueuesFor(p)
@@ -338,7 +342,7 @@ func (m *agentMachine) replyReserve(fx *effects, r *pb.ReserveRequest, granted b
 // really stands, so its view is corrected at once.
 func (m *agentMachine) decline(fx *effects, r *pb.ReserveRequest, reason string) {
 	m.replyReserve(fx, r, false, reason)
-	fx.send(m.queueTarget(r.GetQueue()), m.status(0))
+	fx.send(m.queueTarget(r.GetQueue()), m.status(r.GetQueue(), 0))
 }
 
 func (m *agentMachine) queueTarget(name string) target {
@@ -393,6 +397,9 @@ func (m *agentMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 }
 
 func (m *agentMachine) reserve(now int64, r *pb.ReserveRequest, fx *effects) {
+	if r.GetQueueSeq() > m.seen[r.GetQueue()] {
+		m.seen[r.GetQueue()] = r.GetQueueSeq()
+	}
 	if m.hasRec {
 		if s, ok := m.rec.Slot(r.GetOfferId()); ok {
 			if s.State == pb.SlotState_SLOT_STATE_OFFERED {
@@ -543,9 +550,9 @@ func (m *agentMachine) forget(offerID string) {
 	}
 }
 
-// status is the agent's availability for its queues.
-func (m *agentMachine) status(round uint64) *pb.ShardMessage {
-	st := &pb.AgentStatus{AgentId: m.id, Round: round, AgentShard: m.shard}
+// status is the agent's availability for one of its queues.
+func (m *agentMachine) status(queue string, round uint64) *pb.ShardMessage {
+	st := &pb.AgentStatus{AgentId: m.id, Round: round, AgentShard: m.shard, SeenSeq: m.seen[queue]}
 	if m.hasRec {
 		st.Version = m.rec.Version
 		st.IdleSince = m.rec.IdleSince
@@ -575,18 +582,16 @@ func (m *agentMachine) afterChange(now int64, fx *effects) {
 		}
 	}
 	if !free || len(m.queues) == 0 {
-		st := m.status(0)
 		for _, q := range m.queues {
-			fx.send(m.queueTarget(q.Queue.Name), st)
+			fx.send(m.queueTarget(q.Queue.Name), m.status(q.Queue.Name, 0))
 		}
 		return
 	}
 	m.round++
 	m.roundOpen = true
-	st := m.status(m.round)
 	for _, q := range m.queues {
 		m.awaiting[q.Queue.Name] = true
-		fx.send(m.queueTarget(q.Queue.Name), st)
+		fx.send(m.queueTarget(q.Queue.Name), m.status(q.Queue.Name, m.round))
 	}
 	fx.timer(fmt.Sprintf("round/%d", m.round), m.env.timing.Round)
 }
@@ -596,7 +601,7 @@ func (m *agentMachine) candidate(now int64, c *pb.Candidate, fx *effects) {
 		if c.GetContactId() != "" && !m.claiming && !m.roundOpen {
 			// A late answer from a round that was given up: the queue holds
 			// us as soliciting; our current status releases it.
-			fx.send(m.queueTarget(c.GetQueue()), m.status(0))
+			fx.send(m.queueTarget(c.GetQueue()), m.status(c.GetQueue(), 0))
 		}
 		return
 	}

@@ -56,6 +56,7 @@ type contactMachine struct {
 	// agentShard is the shard of the agent the contact is held for.
 	agentShard uint32
 	round      uint64
+	queueSeq   uint64
 	// avoid keeps agents who rejected or missed this contact from getting
 	// it straight back (soft: lost on failover, which only costs a repeat).
 	avoid []match.Avoid
@@ -240,10 +241,10 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 	case tagLock:
 		if res.Err != nil {
 			queued := m.hasRec && m.rec.State == pb.ContactState_CONTACT_STATE_QUEUED
-			fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: t.l.agentID, taking: t.l.taking, requeue: queued, rec: m.rec, extras: extrasOf(&m.rec), avoid: m.liveAvoid(now)})
+			fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: t.l.agentID, seq: t.l.seq, requeue: queued, rec: m.rec, extras: extrasOf(&m.rec), avoid: m.liveAvoid(now)})
 			return
 		}
-		m.agentShard, m.round, m.granted = t.l.agentShard, t.l.round, false
+		m.agentShard, m.round, m.queueSeq, m.granted = t.l.agentShard, t.l.round, t.l.seq, false
 		m.sendReserve(fx)
 		fx.timer("reserve", m.timing.Retry)
 	case tagUnlock:
@@ -287,7 +288,7 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 
 func (m *contactMachine) lock(now int64, l lockContact, fx *effects) {
 	if !m.hasRec || m.rec.State != pb.ContactState_CONTACT_STATE_QUEUED {
-		fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: l.agentID, taking: l.taking})
+		fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: l.agentID, seq: l.seq})
 		return
 	}
 	cmd := command(now, m.shard)
@@ -313,6 +314,7 @@ func (m *contactMachine) sendReserve(fx *effects) {
 		CustomerKey:  m.rec.Arrival.GetCustomerKey(),
 		Attributes:   m.rec.Arrival.GetAttributes(),
 		Round:        m.round,
+		QueueSeq:     m.queueSeq,
 	}}
 	fx.send(m.agentTarget(), msg)
 }
@@ -489,7 +491,7 @@ func (m *contactMachine) mediaNotice(ev *pb.MediaEvent, fx *effects) {
 	fx.notify(m.rec.AgentID, &pb.AgentNotice{SchemaVersion: 1, Kind: pb.NoticeKind_NOTICE_KIND_MEDIA, AgentId: m.rec.AgentID, Media: ev, Fence: m.fence})
 }
 
-func (m *contactMachine) ended(now int64, t tagEnd, res shard.Result, fx *effects) {
+func (m *contactMachine) ended(now int64, t tagEnd, res *shard.Result, fx *effects) {
 	state := m.rec.State
 	if res.Err != nil {
 		fx.reply(func() { t.reply(&pb.MediaEventReply{ContactId: m.id, State: state, Error: errorOf(res.Err)}) })

@@ -73,6 +73,26 @@ type logLine struct {
 	args []any
 }
 
+// reset empties fx for the next input, keeping its slices' capacity and
+// dropping what they point to.
+func (fx *effects) reset() {
+	fx.propose, fx.tag, fx.lookup, fx.stop = nil, nil, nil, false
+	clear(fx.sends)
+	fx.sends = fx.sends[:0]
+	clear(fx.notices)
+	fx.notices = fx.notices[:0]
+	clear(fx.instr)
+	fx.instr = fx.instr[:0]
+	fx.timers = fx.timers[:0]
+	fx.cancels = fx.cancels[:0]
+	clear(fx.replies)
+	fx.replies = fx.replies[:0]
+	clear(fx.records)
+	fx.records = fx.records[:0]
+	clear(fx.logs)
+	fx.logs = fx.logs[:0]
+}
+
 func (fx *effects) proposeCmd(cmd *pb.Command, tag any) {
 	fx.propose, fx.tag = cmd, tag
 }

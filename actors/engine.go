@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,6 +79,7 @@ type Engine struct {
 	log           *slog.Logger
 	remote        func(Address, *pb.ShardMessage) error
 	metrics       Metrics
+	dispatcher    actor.Dispatcher
 
 	mu    sync.RWMutex
 	hosts map[uint32]*host
@@ -118,6 +120,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		log:           cfg.Logger,
 		remote:        cfg.Remote,
 		hosts:         make(map[uint32]*host),
+		dispatcher:    newWorkerDispatcher(max(4, 2*runtime.GOMAXPROCS(0)), 300),
 	}, nil
 }
 
@@ -133,27 +136,34 @@ func (e *Engine) Routing() *routing.Config { return e.env.cfg }
 // Apply returns the function a shard's log applies committed commands with:
 // it applies them to state and, when this node owns the shard, publishes
 // their events. The in-memory log and the Raft FSM both call it.
-func (e *Engine) Apply(state *shard.State) func(cmds []*pb.Command) []shard.Result {
+func (e *Engine) Apply(state *shard.State) func(cmds []*pb.Command) []*shard.Result {
 	id := state.Shard()
-	return func(cmds []*pb.Command) []shard.Result {
-		results := state.ApplyBatch(cmds, make([]shard.Result, 0, len(cmds)))
-		if e.events == nil {
+	return func(cmds []*pb.Command) []*shard.Result {
+		values := state.ApplyBatch(cmds, make([]shard.Result, 0, len(cmds)))
+		results := make([]*shard.Result, len(values))
+		n := 0
+		for i := range values {
+			results[i] = &values[i]
+			n += len(values[i].Events)
+		}
+		if e.events == nil || n == 0 {
 			return results
 		}
 		h := e.host(id)
 		if h == nil {
 			return results
 		}
-		var evs []*pb.Event
-		for i := range results {
-			evs = append(evs, results[i].Events...)
+		evs := make([]*pb.Event, 0, n)
+		for i := range values {
+			evs = append(evs, values[i].Events...)
 		}
-		if len(evs) > 0 {
-			e.events(id, h.fence.GetTerm(), evs)
-		}
+		e.events(id, h.fence.GetTerm(), evs)
 		return results
 	}
 }
+
+// FailResult is the result handed to proposals a log cannot take.
+func FailResult(err error) *shard.Result { return &shard.Result{Err: err} }
 
 // host is one owned shard: its state, its log and its actors.
 type host struct {
@@ -374,7 +384,7 @@ func (h *host) spawn(to target, m machine, idle func() bool) {
 
 func (h *host) spawnLocked(to target, m machine, idle func() bool) *actor.PID {
 	s := &shell{e: h.e, h: h, key: to, m: m, idle: idle}
-	props := actor.PropsFromProducer(func() actor.Actor { return s })
+	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithDispatcher(h.e.dispatcher))
 	pid := h.e.sys.Root.Spawn(props)
 	h.actors[to] = pid
 	h.e.metrics.Spawned.Add(1)

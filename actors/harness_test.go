@@ -99,10 +99,10 @@ func newEngine(t testing.TB, rc *pb.RoutingConfig, shards uint32, o scenario.Opt
 	if d.e, err = actors.NewEngine(ec); err != nil {
 		t.Fatalf("new engine: %v", err)
 	}
-	var logs []*cluster.MemoryLog[shard.Result]
+	var logs []*cluster.MemoryLog[*shard.Result]
 	for i := uint32(0); i < shards; i++ {
 		st := shard.New(i, 0)
-		l := cluster.NewMemoryLog(d.e.Apply(st), func(err error) shard.Result { return shard.Result{Err: err} })
+		l := cluster.NewMemoryLog(d.e.Apply(st), actors.FailResult)
 		logs = append(logs, l)
 		d.e.Acquire(i, 1, st, l)
 	}

@@ -49,7 +49,8 @@ type lockContact struct {
 	agentID    string
 	agentShard uint32
 	round      uint64
-	taking     match.Taking
+	// seq is the queue's number for this hold (AgentStatus.seen_seq).
+	seq uint64
 }
 
 // lockFailed: the contact could not be held. requeue says whether it is
@@ -57,7 +58,7 @@ type lockContact struct {
 type lockFailed struct {
 	contactID string
 	agentID   string
-	taking    match.Taking
+	seq       uint64
 	requeue   bool
 	rec       shard.Contact
 	extras    routing.Requirements
@@ -98,7 +99,7 @@ type customerLoaded struct {
 // committed is a proposal's outcome, delivered to its proposer.
 type committed struct {
 	tag any
-	res shard.Result
+	res *shard.Result
 }
 
 // timerFired is a timer of the actor's own.

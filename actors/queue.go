@@ -35,6 +35,8 @@ type queueMachine struct {
 	// duplicate detection.
 	arriving map[string]bool
 	wakeAt   int64
+	// lockSeq numbers the holds this queue asks for.
+	lockSeq uint64
 
 	arrived, routed, abandoned, withinSL uint64
 	rate                                 float64 // routed per second, decayed
@@ -92,7 +94,7 @@ func (m *queueMachine) step(now int64, in any, fx *effects) {
 	case requeued:
 		m.line(now, &in.rec, in.extras, in.avoid...)
 	case lockFailed:
-		m.idx.Untake(in.agentID, in.taking)
+		m.idx.Untake(in.agentID, in.seq)
 		if in.requeue {
 			m.line(now, &in.rec, in.extras, in.avoid...)
 		}
@@ -216,13 +218,14 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 			Occupancy: st.GetOccupancy(),
 			Version:   st.GetVersion(),
 			Shard:     st.GetAgentShard(),
+			SeenSeq:   st.GetSeenSeq(),
 		}
 		for _, f := range st.GetFree() {
 			if shard.ValidChannel(f.GetChannel()) {
 				s.Free[f.GetChannel()] = f.GetFree()
 			}
 		}
-		ok := known && m.idx.SetAgent(s)
+		ok := known && m.idx.SetAgent(s, now)
 		if st.GetRound() == 0 {
 			return
 		}
@@ -235,7 +238,7 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 				c.ArrivedAt = w.ArrivedAt
 				c.Seq = w.Seq
 				s.Soliciting = true
-				m.idx.SetAgent(s)
+				m.idx.SetAgent(s, now)
 			}
 		}
 		reply := shardMsg(m.fence)
@@ -244,10 +247,7 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 	case *pb.ShardMessage_Claim:
 		cl := k.Claim
 		if w, ok := m.idx.Waiting(cl.GetContactId()); ok && m.idx.CanServe(cl.GetAgentId(), w, now) {
-			m.idx.Remove(w.ContactID)
-			taking := m.idx.Taken(cl.GetAgentId(), w.Channel)
-			m.countRouted(now, w)
-			fx.send(m.contactTarget(w.ContactID), lockContact{agentID: cl.GetAgentId(), agentShard: cl.GetAgentShard(), round: cl.GetRound(), taking: taking})
+			m.hold(now, w, cl.GetAgentId(), cl.GetAgentShard(), cl.GetRound(), fx)
 			return
 		}
 		m.idx.StopSoliciting(cl.GetAgentId())
@@ -255,6 +255,15 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 		reply.Kind = &pb.ShardMessage_ClaimFailed{ClaimFailed: &pb.ClaimFailed{AgentId: cl.GetAgentId(), Round: cl.GetRound(), Queue: m.name, ContactId: cl.GetContactId()}}
 		fx.send(target{kind: agentKind, shard: cl.GetAgentShard(), id: cl.GetAgentId()}, reply)
 	}
+}
+
+// hold takes w out of line and asks its contact actor to hold it for agent.
+func (m *queueMachine) hold(now int64, w *match.Waiting, agent string, agentShard uint32, round uint64, fx *effects) {
+	m.idx.Remove(w.ContactID)
+	m.lockSeq++
+	m.idx.Taken(agent, w.Channel, m.lockSeq, now)
+	m.countRouted(now, w)
+	fx.send(m.contactTarget(w.ContactID), lockContact{agentID: agent, agentShard: agentShard, round: round, seq: m.lockSeq})
 }
 
 // match offers waiting contacts to free agents for as long as pairs exist,
@@ -270,10 +279,7 @@ func (m *queueMachine) match(now int64, fx *effects) {
 		if !ok {
 			break
 		}
-		m.idx.Remove(w.ContactID)
-		taking := m.idx.Taken(a.ID, w.Channel)
-		m.countRouted(now, w)
-		fx.send(m.contactTarget(w.ContactID), lockContact{agentID: a.ID, agentShard: a.Shard, taking: taking})
+		m.hold(now, w, a.ID, a.Shard, 0, fx)
 	}
 	if wake := m.idx.NextWake(now); wake > 0 && (m.wakeAt == 0 || wake < m.wakeAt) {
 		m.wakeAt = wake

@@ -12,11 +12,12 @@ import (
 // Log commits commands to one shard's replicated state. The in-memory log
 // and the Raft log keep the same contract: Propose returns at once; done is
 // called exactly once, after the command is committed and applied (with its
-// Result), or with Result.Err set when it could not be committed.
+// Result, which the callee may keep), or with Result.Err set when it could
+// not be committed.
 // Commands proposed by one caller are applied in the order proposed, and
 // done callbacks of one shard run in apply order.
 type Log interface {
-	Propose(cmd *pb.Command, done func(shard.Result))
+	Propose(cmd *pb.Command, done func(*shard.Result))
 }
 
 // Bus is the node's side of the NATS contract: what the actors tell the

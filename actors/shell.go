@@ -32,6 +32,8 @@ type shell struct {
 	idle   func() bool
 	timers map[string]*armed
 	gen    uint64
+	// fx is reused for every input: the shell runs one input at a time.
+	fx effects
 }
 
 type armed struct {
@@ -81,11 +83,12 @@ func (s *shell) input(msg any) {
 }
 
 func (s *shell) run(in any) {
-	var fx effects
-	if !s.step(in, &fx) {
+	fx := &s.fx
+	fx.reset()
+	if !s.step(in, fx) {
 		return
 	}
-	s.execute(&fx)
+	s.execute(fx)
 	if !s.busy && !fx.stop && s.idle != nil && s.idle() {
 		s.stopSelf()
 	}
@@ -117,7 +120,7 @@ func (s *shell) execute(fx *effects) {
 		s.busy = true
 		tag, self, root := fx.tag, s.self, s.e.sys.Root
 		s.e.metrics.Proposals.Add(1)
-		s.h.log.Propose(fx.propose, func(r shard.Result) {
+		s.h.log.Propose(fx.propose, func(r *shard.Result) {
 			root.Send(self, committed{tag: tag, res: r})
 		})
 	}

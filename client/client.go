@@ -63,11 +63,10 @@ func Decode(msg *nats.Msg, m proto.Message) error {
 }
 
 func (c *Client) header() nats.Header {
-	ct := gateway.ContentPB
 	if c.enc == gateway.JSON {
-		ct = gateway.ContentJSON
+		return nats.Header{gateway.HeaderContentType: []string{gateway.ContentJSON}}
 	}
-	return nats.Header{gateway.HeaderContentType: []string{ct}}
+	return nil
 }
 
 // request sends req and decodes the reply into reply.

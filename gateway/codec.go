@@ -80,11 +80,13 @@ func encode(m proto.Message, enc Encoding) ([]byte, error) {
 	return proto.Marshal(m)
 }
 
-func contentType(enc Encoding) string {
+// header marks JSON payloads; protobuf, the default, goes without a
+// header: parsing headers on every message costs more than the payload.
+func header(enc Encoding) nats.Header {
 	if enc == JSON {
-		return ContentJSON
+		return nats.Header{HeaderContentType: []string{ContentJSON}}
 	}
-	return ContentPB
+	return nil
 }
 
 // checkVersion accepts schema versions 0 (unset) and 1.

@@ -200,8 +200,11 @@ func (g *Gateway) respond(m *nats.Msg, enc Encoding, reply proto.Message, e *pb.
 		g.log.Error("reply not encodable", "subject", m.Subject, "err", err)
 		return
 	}
-	out := &nats.Msg{Subject: m.Reply, Data: data, Header: nats.Header{HeaderContentType: []string{contentType(enc)}}}
+	out := &nats.Msg{Subject: m.Reply, Data: data, Header: header(enc)}
 	if e != nil {
+		if out.Header == nil {
+			out.Header = nats.Header{}
+		}
 		out.Header.Set(HeaderError, strings.ToLower(strings.TrimPrefix(e.GetCode().String(), "ERROR_CODE_")))
 	}
 	if err := g.nc.PublishMsg(out); err != nil {
@@ -296,7 +299,7 @@ func (g *Gateway) publish(subject string, m proto.Message) error {
 	if err != nil {
 		return err
 	}
-	out := &nats.Msg{Subject: subject, Data: data, Header: nats.Header{HeaderContentType: []string{contentType(g.cfg.Encoding)}}}
+	out := &nats.Msg{Subject: subject, Data: data, Header: header(g.cfg.Encoding)}
 	if err := g.nc.PublishMsg(out); err != nil {
 		g.metrics.PublishErrors.Add(1)
 		return err
@@ -324,7 +327,7 @@ func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func
 		acked(nil, err)
 		return
 	}
-	msg := &nats.Msg{Subject: InstructionSubject(carrier), Data: data, Header: nats.Header{HeaderContentType: []string{contentType(g.cfg.Encoding)}}}
+	msg := &nats.Msg{Subject: InstructionSubject(carrier), Data: data, Header: header(g.cfg.Encoding)}
 	go func() {
 		resp, err := g.nc.RequestMsg(msg, g.cfg.InstructionTimeout)
 		if err != nil {

@@ -33,7 +33,7 @@ type Node struct {
 	sys     *actor.ActorSystem
 	engine  *actors.Engine
 	gw      *gateway.Gateway
-	logs    []*cluster.MemoryLog[shard.Result]
+	logs    []*cluster.MemoryLog[*shard.Result]
 	httpSrv *http.Server
 	httpLn  net.Listener
 	ready   atomic.Bool
@@ -135,7 +135,7 @@ func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error
 	}
 	for i := uint32(0); i < cfg.Shards; i++ {
 		st := shard.New(i, 0)
-		l := cluster.NewMemoryLog(n.engine.Apply(st), func(err error) shard.Result { return shard.Result{Err: err} })
+		l := cluster.NewMemoryLog(n.engine.Apply(st), actors.FailResult)
 		n.logs = append(n.logs, l)
 		n.engine.Acquire(i, 1, st, l)
 	}

@@ -1,8 +1,6 @@
 package match
 
 import (
-	"slices"
-
 	"github.com/tsunagu/tsunagu/actors/routing"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 )
@@ -86,6 +84,12 @@ type lineKey struct {
 
 func (l *line) ringAt(i int) *Waiting { return l.ring[(l.head+i)%len(l.ring)] }
 
+// ringInsertReach is how far back from the tail an out-of-order arrival is
+// inserted into the ring. Contacts reach their queue a few microseconds out
+// of order because they commit concurrently; only contacts returned to an
+// older place go to the side heap.
+const ringInsertReach = 64
+
 func (l *line) push(w *Waiting) {
 	w.where = l
 	w.removed = false
@@ -95,6 +99,22 @@ func (l *line) push(w *Waiting) {
 			l.grow()
 		}
 		l.ring[(l.head+l.n)%len(l.ring)] = w
+		l.n++
+		return
+	}
+	// Find w's place among the last few entries: w goes before entry pos.
+	pos := l.n - 1
+	for pos > 0 && l.n-pos < ringInsertReach && w.before(l.ringAt(pos-1)) {
+		pos--
+	}
+	if (pos > 0 && !w.before(l.ringAt(pos-1))) || (pos == 0 && l.n < ringInsertReach) {
+		if l.n == len(l.ring) {
+			l.grow()
+		}
+		for i := l.n; i > pos; i-- {
+			l.ring[(l.head+i)%len(l.ring)] = l.ring[(l.head+i-1)%len(l.ring)]
+		}
+		l.ring[(l.head+pos)%len(l.ring)] = w
 		l.n++
 		return
 	}
@@ -184,35 +204,55 @@ func (l *line) peek() *Waiting {
 }
 
 // walk calls fn for live entries in arrival order until fn is false. The
-// side heap is sorted on a copy; it is small.
+// side heap is visited best-first without sorting it: the frontier holds
+// only the children of entries already visited.
 func (l *line) walk(fn func(*Waiting) bool) {
-	side := make([]*Waiting, 0, len(l.side))
-	for _, w := range l.side {
-		if !w.removed {
-			side = append(side, w)
-		}
+	var frontier []int
+	if len(l.side) > 0 {
+		frontier = append(frontier, 0)
 	}
-	slices.SortFunc(side, func(a, b *Waiting) int {
-		if a.before(b) {
-			return -1
-		}
-		return 1
-	})
-	i, j := 0, 0
-	for i < l.n || j < len(side) {
-		var w *Waiting
-		if i < l.n {
-			if r := l.ringAt(i); r.removed {
-				i++
-				continue
-			} else if j >= len(side) || !side[j].before(r) {
-				w = r
-				i++
+	nextSide := func() *Waiting {
+		for len(frontier) > 0 {
+			bi := 0
+			for i := 1; i < len(frontier); i++ {
+				if l.side[frontier[i]].before(l.side[frontier[bi]]) {
+					bi = i
+				}
+			}
+			n := frontier[bi]
+			frontier[bi] = frontier[len(frontier)-1]
+			frontier = frontier[:len(frontier)-1]
+			for _, c := range [2]int{2*n + 1, 2*n + 2} {
+				if c < len(l.side) {
+					frontier = append(frontier, c)
+				}
+			}
+			if w := l.side[n]; !w.removed {
+				return w
 			}
 		}
-		if w == nil {
-			w = side[j]
-			j++
+		return nil
+	}
+	side := nextSide()
+	i := 0
+	for {
+		for i < l.n && l.ringAt(i).removed {
+			i++
+		}
+		var r *Waiting
+		if i < l.n {
+			r = l.ringAt(i)
+		}
+		var w *Waiting
+		switch {
+		case r == nil && side == nil:
+			return
+		case side == nil || (r != nil && !side.before(r)):
+			w = r
+			i++
+		default:
+			w = side
+			side = nextSide()
 		}
 		if !fn(w) {
 			return

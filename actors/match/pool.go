@@ -5,15 +5,21 @@ import (
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 )
 
-// Agent is a queue's view of one agent, from the agent's last status.
+// Agent is a queue's view of one agent: its last status, less the holds
+// this queue sent that the agent had not answered when it sent the status.
 type Agent struct {
-	ID        string
-	Profile   *pb.AgentProfile
+	ID      string
+	Profile *pb.AgentProfile
+	// Free is what the queue may still ask of the agent per channel: base
+	// minus the holds in flight.
 	Free      [shard.NumChannels]uint32
 	IdleSince int64
 	Occupancy uint32
 	Version   uint64
 	Shard     uint32
+
+	base     [shard.NumChannels]uint32
+	inflight []inflight
 
 	minStep     int
 	mask        uint64
@@ -28,6 +34,38 @@ type Agent struct {
 
 // MinStep is the first widening step at which the agent may serve the queue.
 func (a *Agent) MinStep() int { return a.minStep }
+
+// inflight is a hold the queue sent for the agent that the agent had not
+// answered as of its last status.
+type inflight struct {
+	seq uint64
+	ch  pb.Channel
+	at  int64
+}
+
+// inflightTTL forgets a hold the agent never reported on (its shard moved
+// and lost the count), so the queue does not under-count it for ever.
+const inflightTTL = int64(10e9)
+
+// recompute derives Free from base and the holds in flight, applying the
+// agent's blocking rules for each.
+func (a *Agent) recompute() {
+	a.Free = a.base
+	if len(a.inflight) == 0 {
+		return
+	}
+	blocks := shard.Blocks(a.Profile)
+	for _, h := range a.inflight {
+		if a.Free[h.ch] > 0 {
+			a.Free[h.ch]--
+		}
+		for _, x := range shard.Channels {
+			if blocks[h.ch]&(1<<x) != 0 {
+				a.Free[x] = 0
+			}
+		}
+	}
+}
 
 type poolKey struct {
 	channel pb.Channel
@@ -155,6 +193,7 @@ func (q *Queue) dropPool(p *pool) {
 // place puts a into the pools of every channel it has free capacity on,
 // unless it is soliciting.
 func (q *Queue) place(a *Agent) {
+	was := a.pooled()
 	for _, ch := range shard.Channels {
 		q.poolRemove(a, ch)
 		if a.Free[ch] == 0 || a.soliciting || !q.cfg.Accepts(ch) {
@@ -162,10 +201,31 @@ func (q *Queue) place(a *Agent) {
 		}
 		q.poolPush(q.poolFor(poolKey{channel: ch, minStep: a.minStep, mask: a.mask}), a)
 	}
+	q.countPooled(was, a)
 }
 
 func (q *Queue) unplace(a *Agent) {
+	was := a.pooled()
 	for _, ch := range shard.Channels {
 		q.poolRemove(a, ch)
+	}
+	q.countPooled(was, a)
+}
+
+func (a *Agent) pooled() bool {
+	for _, p := range a.pools {
+		if p != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (q *Queue) countPooled(was bool, a *Agent) {
+	switch now := a.pooled(); {
+	case now && !was:
+		q.pooled++
+	case was && !now:
+		q.pooled--
 	}
 }

@@ -37,6 +37,7 @@ type Queue struct {
 	avoidEnds []int64
 
 	agents  map[string]*Agent
+	pooled  int // agents in at least one pool
 	pools   [shard.NumChannels][]*pool
 	poolIdx map[poolKey]*pool
 	rr      uint64
@@ -85,22 +86,9 @@ func (q *Queue) CanServe(id string, w *Waiting, now int64) bool {
 	return q.eligible(a, w, q.stepOf(w, now)) && !w.avoids(id, now)
 }
 
-// AvailableAgents is the number of agents with free capacity for the queue.
-func (q *Queue) AvailableAgents() int {
-	n := 0
-	for _, a := range q.agents {
-		if a.soliciting {
-			continue
-		}
-		for _, ch := range shard.Channels {
-			if a.Free[ch] > 0 && q.cfg.Accepts(ch) {
-				n++
-				break
-			}
-		}
-	}
-	return n
-}
+// AvailableAgents is the number of agents in a pool: free for the queue on
+// some channel and not soliciting.
+func (q *Queue) AvailableAgents() int { return q.pooled }
 
 // Add puts a contact in line and returns its entry. extras are its
 // requirements beyond the queue's own (language, contact skills). Adding a
@@ -267,14 +255,17 @@ type Status struct {
 	Occupancy uint32
 	Version   uint64
 	Shard     uint32
+	// SeenSeq: the highest of this queue's holds the agent had answered.
+	SeenSeq uint64
 	// Soliciting: the agent asks for a candidate and must not be offered
 	// contacts by the queue until its next status.
 	Soliciting bool
 }
 
-// SetAgent records an agent's status. It returns false when the status is
-// older than one already applied or the agent can never serve the queue.
-func (q *Queue) SetAgent(st Status) bool {
+// SetAgent records an agent's status at now. It returns false when the
+// status is older than one already applied or the agent can never serve the
+// queue.
+func (q *Queue) SetAgent(st Status, now int64) bool {
 	a, ok := q.agents[st.ID]
 	if ok && st.Version < a.Version {
 		return false
@@ -296,7 +287,15 @@ func (q *Queue) SetAgent(st Status) bool {
 		a.mask = q.maskFor(st.Profile)
 		a.score = q.cfg.Score(st.Profile)
 	}
-	a.Free = st.Free
+	a.base = st.Free
+	keep := a.inflight[:0]
+	for _, h := range a.inflight {
+		if h.seq > st.SeenSeq && now-h.at < inflightTTL {
+			keep = append(keep, h)
+		}
+	}
+	a.inflight = keep
+	a.recompute()
 	a.IdleSince = st.IdleSince
 	a.Occupancy = st.Occupancy
 	a.Version = st.Version
@@ -328,47 +327,36 @@ func (q *Queue) StopSoliciting(id string) {
 	}
 }
 
-// Taking remembers an agent's view before Taken, so Untake can restore it.
-type Taking struct {
-	version uint64
-	free    [shard.NumChannels]uint32
-}
-
-// Taken records that the queue gave agent id a contact on ch: one slot
-// fewer until the agent's next status, and last in round-robin order.
-func (q *Queue) Taken(id string, ch pb.Channel) Taking {
+// Taken records that the queue sent hold seq for agent id on ch at now:
+// one slot fewer (and the agent's blocking rules applied) until the agent
+// reports on it, and last in round-robin order.
+func (q *Queue) Taken(id string, ch pb.Channel, seq uint64, now int64) {
 	a, ok := q.agents[id]
 	if !ok || !shard.ValidChannel(ch) {
-		return Taking{}
-	}
-	t := Taking{version: a.Version, free: a.Free}
-	q.rr++
-	a.lastOffered = q.rr
-	if a.Free[ch] > 0 {
-		a.Free[ch]--
-	}
-	// Until the agent's next status, apply its blocking rules here too.
-	if blocks := shard.Blocks(a.Profile)[ch]; blocks != 0 {
-		for _, x := range shard.Channels {
-			if blocks&(1<<x) != 0 {
-				a.Free[x] = 0
-			}
-		}
-	}
-	q.place(a)
-	return t
-}
-
-// Untake undoes Taken when the contact could not be held after all, so an
-// idle agent is not left out of the pools until its next status. A status
-// that arrived since supersedes it.
-func (q *Queue) Untake(id string, t Taking) {
-	a, ok := q.agents[id]
-	if !ok || a.Version != t.version {
 		return
 	}
-	a.Free = t.free
+	q.rr++
+	a.lastOffered = q.rr
+	a.inflight = append(a.inflight, inflight{seq: seq, ch: ch, at: now})
+	a.recompute()
 	q.place(a)
+}
+
+// Untake forgets hold seq, which never reached the agent (the contact could
+// not be held), so an idle agent is not left out of the pools.
+func (q *Queue) Untake(id string, seq uint64) {
+	a, ok := q.agents[id]
+	if !ok {
+		return
+	}
+	for i, h := range a.inflight {
+		if h.seq == seq {
+			a.inflight = append(a.inflight[:i], a.inflight[i+1:]...)
+			a.recompute()
+			q.place(a)
+			return
+		}
+	}
 }
 
 // eligible reports whether agent a may serve contact w at step s.

@@ -425,10 +425,14 @@ type AgentStatus struct {
 	Free      []*ChannelSlots `protobuf:"bytes,3,rep,name=free,proto3" json:"free,omitempty"`
 	IdleSince int64           `protobuf:"varint,4,opt,name=idle_since,json=idleSince,proto3" json:"idle_since,omitempty"`
 	// Capacity in use, per mille.
-	Occupancy     uint32 `protobuf:"varint,5,opt,name=occupancy,proto3" json:"occupancy,omitempty"`
-	Round         uint64 `protobuf:"varint,6,opt,name=round,proto3" json:"round,omitempty"`
-	AgentShard    uint32 `protobuf:"varint,7,opt,name=agent_shard,json=agentShard,proto3" json:"agent_shard,omitempty"`
-	Site          string `protobuf:"bytes,8,opt,name=site,proto3" json:"site,omitempty"`
+	Occupancy  uint32 `protobuf:"varint,5,opt,name=occupancy,proto3" json:"occupancy,omitempty"`
+	Round      uint64 `protobuf:"varint,6,opt,name=round,proto3" json:"round,omitempty"`
+	AgentShard uint32 `protobuf:"varint,7,opt,name=agent_shard,json=agentShard,proto3" json:"agent_shard,omitempty"`
+	Site       string `protobuf:"bytes,8,opt,name=site,proto3" json:"site,omitempty"`
+	// The highest queue_seq of this queue's reservation requests the agent
+	// has answered; the queue still counts the later ones against the agent's
+	// free capacity.
+	SeenSeq       uint64 `protobuf:"varint,9,opt,name=seen_seq,json=seenSeq,proto3" json:"seen_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -517,6 +521,13 @@ func (x *AgentStatus) GetSite() string {
 		return x.Site
 	}
 	return ""
+}
+
+func (x *AgentStatus) GetSeenSeq() uint64 {
+	if x != nil {
+		return x.SeenSeq
+	}
+	return 0
 }
 
 // Candidate answers a soliciting AgentStatus: the queue's best waiting
@@ -784,7 +795,9 @@ type ReserveRequest struct {
 	CustomerKey  string                 `protobuf:"bytes,9,opt,name=customer_key,json=customerKey,proto3" json:"customer_key,omitempty"`
 	Attributes   map[string]string      `protobuf:"bytes,10,rep,name=attributes,proto3" json:"attributes,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	// Set when the agent claimed this contact.
-	Round         uint64 `protobuf:"varint,11,opt,name=round,proto3" json:"round,omitempty"`
+	Round uint64 `protobuf:"varint,11,opt,name=round,proto3" json:"round,omitempty"`
+	// The queue's sequence number for this hold (see AgentStatus.seen_seq).
+	QueueSeq      uint64 `protobuf:"varint,12,opt,name=queue_seq,json=queueSeq,proto3" json:"queue_seq,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -892,6 +905,13 @@ func (x *ReserveRequest) GetAttributes() map[string]string {
 func (x *ReserveRequest) GetRound() uint64 {
 	if x != nil {
 		return x.Round
+	}
+	return 0
+}
+
+func (x *ReserveRequest) GetQueueSeq() uint64 {
+	if x != nil {
+		return x.QueueSeq
 	}
 	return 0
 }
@@ -1273,7 +1293,7 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"\x04kind\"Y\n" +
 	"\fChannelSlots\x125\n" +
 	"\achannel\x18\x01 \x01(\x0e2\x1b.tsunagu.routing.v1.ChannelR\achannel\x12\x12\n" +
-	"\x04free\x18\x02 \x01(\rR\x04free\"\x80\x02\n" +
+	"\x04free\x18\x02 \x01(\rR\x04free\"\x9b\x02\n" +
 	"\vAgentStatus\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x124\n" +
@@ -1284,7 +1304,8 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"\x05round\x18\x06 \x01(\x04R\x05round\x12\x1f\n" +
 	"\vagent_shard\x18\a \x01(\rR\n" +
 	"agentShard\x12\x12\n" +
-	"\x04site\x18\b \x01(\tR\x04site\"\xf5\x01\n" +
+	"\x04site\x18\b \x01(\tR\x04site\x12\x19\n" +
+	"\bseen_seq\x18\t \x01(\x04R\aseenSeq\"\xf5\x01\n" +
 	"\tCandidate\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x14\n" +
@@ -1309,7 +1330,7 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x14\n" +
 	"\x05queue\x18\x03 \x01(\tR\x05queue\x12\x1d\n" +
 	"\n" +
-	"contact_id\x18\x04 \x01(\tR\tcontactId\"\xde\x03\n" +
+	"contact_id\x18\x04 \x01(\tR\tcontactId\"\xfb\x03\n" +
 	"\x0eReserveRequest\x12\x19\n" +
 	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12\x1d\n" +
 	"\n" +
@@ -1326,7 +1347,8 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"attributes\x18\n" +
 	" \x03(\v22.tsunagu.routing.v1.ReserveRequest.AttributesEntryR\n" +
 	"attributes\x12\x14\n" +
-	"\x05round\x18\v \x01(\x04R\x05round\x1a=\n" +
+	"\x05round\x18\v \x01(\x04R\x05round\x12\x1b\n" +
+	"\tqueue_seq\x18\f \x01(\x04R\bqueueSeq\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\x95\x01\n" +
