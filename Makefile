@@ -2,7 +2,7 @@
 GO ?= go
 TOOLS = $(GO) tool -modfile=$(CURDIR)/tools/go.mod
 
-.PHONY: help build test test-short lint proto proto-check verify bench fuzz loadtest chaos
+.PHONY: help build test proto verify bench fuzz run
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
@@ -13,25 +13,18 @@ build: ## build every package and the binaries
 test: ## the full suite, as CI runs it (needs redis-server; see README)
 	./scripts/test.sh
 
-test-short: ## unit tests with -race, no external servers
-	$(GO) test -race -short ./...
-
 proto: ## regenerate protobuf code from proto/
 	cd proto && $(TOOLS) buf lint && $(TOOLS) buf generate
 
-proto-check: proto ## fail if regenerating changes anything
-	git diff --exit-code -- proto/
+bench: ## benchmarks: decision cost, state machine, end to end over NATS
+	$(GO) test -run='^$$' -bench=. -benchmem ./actors/...
+	$(GO) test -run='^$$' -bench=E2E -benchtime=1x ./node/
 
-lint: ## gofmt, go vet, staticcheck
-	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); exit 1)
-	$(GO) vet ./...
-	$(TOOLS) staticcheck ./...
-
-verify: lint proto-check ## lint, generated code up to date, go.mod tidy
-	$(GO) mod tidy -diff
-
-bench: ## routing benchmarks (figures for the notes)
-	$(GO) test -run='^$$' -bench=. -benchmem ./actors/... ./gateway/...
+run: ## run a single node with the demo queues
+	$(GO) run ./node
 
 fuzz: ## run every fuzz target for FUZZTIME (default 20s) each
 	./scripts/fuzz.sh $${FUZZTIME:-20s}
+
+verify: ## gofmt, vet, staticcheck, go.mod tidy, generated code up to date
+	./scripts/verify.sh

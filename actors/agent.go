@@ -166,7 +166,7 @@ func (m *agentMachine) command(now int64, c agentCommand, fx *effects) {
 		fx.reply(m.replyErr(c.reply, pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, "unknown command kind %d", int32(k)))
 		return
 	}
-	fx.proposeCmd(cmd, tagCommand{cmd: c.cmd, reply: c.reply})
+	fx.proposeCmd(cmd, tagCommand(c))
 }
 
 func (m *agentMachine) committed(now int64, c committed, fx *effects) {

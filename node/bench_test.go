@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"sort"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -29,7 +28,6 @@ type sim struct {
 	offers   atomic.Int64
 	sentAt   []int64 // unix ns per contact index, when its arrival was sent
 	offerLat []int64 // arrival sent -> offer received, per contact index
-	mu       sync.Mutex
 }
 
 func benchRouting(agents int) *pb.RoutingConfig {

@@ -41,7 +41,7 @@ func TestErrors_MatchByCode(t *testing.T) {
 			}
 		}
 	}
-	if errors.Is(shard.ErrConflict, errors.New("shard: conflict")) {
+	if plain := errors.New("shard: conflict"); errors.Is(plain, shard.ErrConflict) {
 		t.Errorf("a plain error with the same text matches a sentinel")
 	}
 	if got := shard.CodeOf(nil); got != pb.ErrorCode_ERROR_CODE_UNSPECIFIED {

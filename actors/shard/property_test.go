@@ -68,11 +68,6 @@ func (d *driver) contactsInPlay() []string {
 
 func pick[T any](rng *rand.Rand, xs []T) T { return xs[rng.IntN(len(xs))] }
 
-type heldSlot struct {
-	agent string
-	slot  shard.Slot
-}
-
 // contacts lists the shard's contacts that keep accepts, in seq order.
 func (d *driver) contacts(keep func(shard.Contact) bool) []shard.Contact {
 	var out []shard.Contact
@@ -82,22 +77,6 @@ func (d *driver) contacts(keep func(shard.Contact) bool) []shard.Contact {
 		}
 	})
 	slices.SortFunc(out, func(a, b shard.Contact) int { return cmp.Compare(a.Seq, b.Seq) })
-	return out
-}
-
-func (d *driver) slots(keep func(shard.Agent, shard.Slot) bool) []heldSlot {
-	var out []heldSlot
-	for _, id := range poolAgents {
-		a, ok := d.s.Agent(id)
-		if !ok {
-			continue
-		}
-		for _, sl := range a.Slots {
-			if keep(a, sl) {
-				out = append(out, heldSlot{id, sl})
-			}
-		}
-	}
 	return out
 }
 
