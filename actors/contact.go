@@ -82,6 +82,13 @@ type (
 	tagDone struct{}
 )
 
+// passivatable: a contact that is simply waiting needs no actor; the queue
+// holds its place and the shard its record, and it is activated again when
+// it is held for an agent or a media event arrives.
+func (m *contactMachine) passivatable() bool {
+	return m.hasRec && m.rec.State == pb.ContactState_CONTACT_STATE_QUEUED && m.req == nil && len(m.replies) == 0
+}
+
 func (m *contactMachine) queueTarget() target {
 	return target{kind: queueKind, shard: m.shard, id: m.queue.Name}
 }

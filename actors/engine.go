@@ -176,6 +176,11 @@ type host struct {
 	mu     sync.RWMutex
 	actors map[target]*actor.PID
 	gone   bool
+	// props is shared by every actor of the host: its producer hands out
+	// pending, which spawnLocked sets under mu (protoactor calls the
+	// producer inside Spawn). One Props per actor cost 230 bytes each.
+	props   *actor.Props
+	pending *shell
 }
 
 func (e *Engine) host(id uint32) *host {
@@ -189,6 +194,13 @@ func (e *Engine) host(id uint32) *host {
 // re-armed, contacts' in-flight conversations re-driven.
 func (e *Engine) Acquire(id uint32, term uint64, state *shard.State, log Log) {
 	h := &host{e: e, id: id, fence: &pb.Fence{Shard: id, Term: term}, state: state, log: log, actors: make(map[target]*actor.PID)}
+	h.props = actor.PropsFromProducer(func() actor.Actor { return h.pending },
+		actor.WithDispatcher(e.dispatcher),
+		// A linked list: no ring buffer allocated up front per actor.
+		actor.WithMailbox(actor.UnboundedLockfree()),
+		// Machines recover their own panics; anything else resumes the same
+		// actor, so the producer is never called again for it.
+		actor.WithGuardian(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.ResumeDirective })))
 	e.mu.Lock()
 	e.hosts[id] = h
 	e.mu.Unlock()
@@ -383,9 +395,9 @@ func (h *host) spawn(to target, m machine, idle func() bool) {
 }
 
 func (h *host) spawnLocked(to target, m machine, idle func() bool) *actor.PID {
-	s := &shell{e: h.e, h: h, key: to, m: m, idle: idle}
-	props := actor.PropsFromProducer(func() actor.Actor { return s }, actor.WithDispatcher(h.e.dispatcher))
-	pid := h.e.sys.Root.Spawn(props)
+	h.pending = &shell{e: h.e, h: h, key: to, m: m, idle: idle}
+	pid := h.e.sys.Root.Spawn(h.props)
+	h.pending = nil
 	h.actors[to] = pid
 	h.e.metrics.Spawned.Add(1)
 	return pid

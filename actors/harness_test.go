@@ -81,7 +81,7 @@ func engineFactory(t *testing.T, rc *pb.RoutingConfig, o scenario.Options) scena
 	return newEngine(t, rc, 4, o)
 }
 
-func newEngine(t testing.TB, rc *pb.RoutingConfig, shards uint32, o scenario.Options) *engineDriver {
+func newEngine(t testing.TB, rc *pb.RoutingConfig, shards uint32, o scenario.Options, tune ...func(*actors.Config)) *engineDriver {
 	t.Helper()
 	cfg, err := routing.Compile(rc)
 	if err != nil {
@@ -95,6 +95,9 @@ func newEngine(t testing.TB, rc *pb.RoutingConfig, shards uint32, o scenario.Opt
 	}
 	if o.Customers != nil {
 		ec.Customers = o.Customers
+	}
+	for _, f := range tune {
+		f(&ec)
 	}
 	if d.e, err = actors.NewEngine(ec); err != nil {
 		t.Fatalf("new engine: %v", err)

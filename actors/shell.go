@@ -16,6 +16,12 @@ type machine interface {
 	step(now int64, in any, fx *effects)
 }
 
+// passivator is a machine that can tell when its actor may stop, to be
+// activated again from its committed record when next needed.
+type passivator interface {
+	passivatable() bool
+}
+
 // shell is the protoactor actor around a machine: it turns messages into
 // inputs and carries out effects. While a proposal is in flight it stashes
 // further input, so every decision is taken on committed state.
@@ -29,8 +35,14 @@ type shell struct {
 	stash []any
 	// idle reports whether an actor with nothing to do may stop (contacts
 	// spawned for a stray message).
-	idle   func() bool
-	timers map[string]*armed
+	idle func() bool
+	// wantStop: the machine asked to stop; it does once nothing is stashed.
+	wantStop bool
+	// stopping: the actor left the directory; anything still in its mailbox
+	// is passed on to whoever holds the name now, so one actor at a time
+	// acts for a record.
+	stopping bool
+	timers   map[string]*armed
 	gen    uint64
 	// fx is reused for every input: the shell runs one input at a time.
 	fx effects
@@ -53,6 +65,15 @@ func (s *shell) Receive(ctx actor.Context) {
 		}
 	case passivate:
 		ctx.Stop(ctx.Self())
+	case timerFired:
+		if s.stopping {
+			return
+		}
+		if t, ok := s.timers[msg.key]; !ok || t.gen != msg.gen {
+			return // cancelled or re-armed since
+		}
+		delete(s.timers, msg.key)
+		s.input(msg)
 	case committed:
 		s.busy = false
 		s.run(msg)
@@ -62,14 +83,12 @@ func (s *shell) Receive(ctx actor.Context) {
 			s.stash = s.stash[1:]
 			s.run(next)
 		}
-	case timerFired:
-		if t, ok := s.timers[msg.key]; !ok || t.gen != msg.gen {
-			return // cancelled or re-armed since
-		}
-		delete(s.timers, msg.key)
-		s.input(msg)
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 	default:
+		if s.stopping {
+			s.e.route(s.key, msg)
+			return
+		}
 		s.input(msg)
 	}
 }
@@ -89,8 +108,17 @@ func (s *shell) run(in any) {
 		return
 	}
 	s.execute(fx)
-	if !s.busy && !fx.stop && s.idle != nil && s.idle() {
+	s.wantStop = s.wantStop || fx.stop
+	if s.busy || len(s.stash) > 0 || s.stopping {
+		return
+	}
+	switch {
+	case s.wantStop, s.idle != nil && s.idle():
 		s.stopSelf()
+	case len(s.timers) == 0:
+		if p, ok := s.m.(passivator); ok && p.passivatable() {
+			s.stopSelf()
+		}
 	}
 }
 
@@ -151,9 +179,6 @@ func (s *shell) execute(fx *effects) {
 	for _, l := range fx.logs {
 		s.e.log.Warn(l.msg, l.args...)
 	}
-	if fx.stop {
-		s.stopSelf()
-	}
 }
 
 func (s *shell) arm(key string, after time.Duration) {
@@ -191,6 +216,11 @@ func (s *shell) lookup(key string) {
 // actor afterwards spawns a fresh one, then stops after the messages
 // already in the mailbox.
 func (s *shell) stopSelf() {
+	s.stopping = true
+	for _, t := range s.timers {
+		t.stop.Stop()
+	}
+	clear(s.timers)
 	if s.h.remove(s.key, s.self) {
 		s.e.sys.Root.Send(s.self, passivate{})
 	}
