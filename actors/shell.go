@@ -43,7 +43,7 @@ type shell struct {
 	// acts for a record.
 	stopping bool
 	timers   map[string]*armed
-	gen    uint64
+	gen      uint64
 	// fx is reused for every input: the shell runs one input at a time.
 	fx effects
 }
