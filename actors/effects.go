@@ -40,7 +40,9 @@ type effects struct {
 	lookup  *string
 	records []interaction
 	logs    []logLine
-	stop    bool
+	// events to publish that are not the result of a commit (queue figures).
+	events []*pb.Event
+	stop   bool
 }
 
 type outbound struct {
@@ -91,6 +93,8 @@ func (fx *effects) reset() {
 	fx.records = fx.records[:0]
 	clear(fx.logs)
 	fx.logs = fx.logs[:0]
+	clear(fx.events)
+	fx.events = fx.events[:0]
 }
 
 func (fx *effects) proposeCmd(cmd *pb.Command, tag any) {

@@ -38,6 +38,10 @@ type queueMachine struct {
 	// lockSeq numbers the holds this queue asks for.
 	lockSeq uint64
 
+	// reporting: a report timer is armed; changed: figures moved since the
+	// last QueueEvent.
+	reporting, changed bool
+
 	arrived, routed, abandoned, withinSL uint64
 	rate                                 float64 // routed per second, decayed
 	rateAt                               int64
@@ -101,6 +105,13 @@ func (m *queueMachine) step(now int64, in any, fx *effects) {
 	case *pb.ShardMessage:
 		m.shardMessage(now, in, fx)
 	case timerFired:
+		if in.key == "report" {
+			m.reporting = false
+			if m.changed {
+				m.report(now, fx)
+			}
+			return
+		}
 		m.wakeAt = 0
 	case queueStatus:
 		r := m.statusReply(now)
@@ -108,6 +119,27 @@ func (m *queueMachine) step(now int64, in any, fx *effects) {
 		return
 	}
 	m.match(now, fx)
+	m.changed = true
+	if !m.reporting {
+		m.reporting = true
+		fx.timer("report", reportEvery)
+	}
+}
+
+// reportEvery paces QueueEvents: at most one a second per queue.
+const reportEvery = time.Second
+
+// report publishes the queue's figures.
+func (m *queueMachine) report(now int64, fx *effects) {
+	m.changed = false
+	r := m.statusReply(now)
+	fx.events = append(fx.events, &pb.Event{At: now, Shard: m.shard, Kind: &pb.Event_Queue{Queue: &pb.QueueEvent{
+		Queue: r.GetQueue(), Waiting: r.GetWaiting(), AvailableAgents: r.GetAvailableAgents(),
+		OldestWait: r.GetOldestWait(), EstimatedWait: r.GetEstimatedWait(),
+		Arrived: r.GetArrived(), Routed: r.GetRouted(), Abandoned: r.GetAbandoned(), ServiceLevel: r.GetServiceLevel(),
+	}}})
+	m.reporting = true
+	fx.timer("report", reportEvery)
 }
 
 func (m *queueMachine) arrival(now int64, a arrival, fx *effects) {

@@ -179,6 +179,9 @@ func (s *shell) execute(fx *effects) {
 	for _, l := range fx.logs {
 		s.e.log.Warn(l.msg, l.args...)
 	}
+	if len(fx.events) > 0 && s.e.events != nil {
+		s.e.events(s.h.id, s.h.fence.GetTerm(), append([]*pb.Event(nil), fx.events...))
+	}
 }
 
 func (s *shell) arm(key string, after time.Duration) {

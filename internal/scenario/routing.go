@@ -62,6 +62,7 @@ var All = []Scenario{
 	{"BadInput/StaleFenceRefused", staleFence},
 	{"Idempotency/RepeatedArrival", repeatedArrival},
 	{"Admission/ClosedAndFull", admission},
+	{"Events/QueueAgentAndContactStateChanges", eventStream},
 }
 
 func lifecycle(t *testing.T, f Factory) {
@@ -582,6 +583,42 @@ func repeatedArrival(t *testing.T, f Factory) {
 		t.Fatalf("retry after routing answered %v", r)
 	}
 	wantCode(t, "same id on another channel", s.Arrive("c1", "support", chat).GetError(), pb.ErrorCode_ERROR_CODE_CONFLICT)
+}
+
+// eventStream: observers see contact, agent and queue state changes.
+func eventStream(t *testing.T, f Factory) {
+	s := New(t, f, Basic(), Options{})
+	s.MustArrive("c1", "support", voice)
+	s.MustArrive("c2", "support", voice)
+	s.WaitFor("a queue event with 2 waiting", func() bool {
+		for _, q := range s.D.Events().Queue("support") {
+			if q.GetWaiting() == 2 && q.GetArrived() == 2 {
+				return true
+			}
+		}
+		return false
+	})
+	s.Login("alice")
+	s.Accept("alice", s.Offer("alice"))
+	s.WaitContact("c1", pb.ContactState_CONTACT_STATE_CONNECTED)
+	s.WaitFor("agent events up to busy", func() bool {
+		var states []pb.AgentState
+		for _, a := range s.D.Events().Agent("alice") {
+			states = append(states, a.GetState())
+		}
+		return fmt.Sprint(states) == fmt.Sprint([]pb.AgentState{pb.AgentState_AGENT_STATE_AVAILABLE, pb.AgentState_AGENT_STATE_RESERVED, pb.AgentState_AGENT_STATE_BUSY})
+	})
+	var states []pb.ContactState
+	for _, c := range s.D.Events().Contact("c1") {
+		states = append(states, c.GetState())
+	}
+	if fmt.Sprint(states) != fmt.Sprint([]pb.ContactState{pb.ContactState_CONTACT_STATE_QUEUED, pb.ContactState_CONTACT_STATE_RESERVED, pb.ContactState_CONTACT_STATE_CONNECTED}) {
+		t.Fatalf("contact c1 went through %v", states)
+	}
+	s.WaitFor("a queue event with 1 waiting and 1 routed", func() bool {
+		evs := s.D.Events().Queue("support")
+		return len(evs) > 0 && evs[len(evs)-1].GetWaiting() == 1 && evs[len(evs)-1].GetRouted() == 1
+	})
 }
 
 func admission(t *testing.T, f Factory) {

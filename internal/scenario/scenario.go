@@ -47,11 +47,12 @@ type Tracker struct {
 	mu       sync.Mutex
 	contacts map[string][]*pb.ContactEvent
 	agents   map[string][]*pb.AgentEvent
+	queues   map[string][]*pb.QueueEvent
 }
 
 // NewTracker returns an empty tracker.
 func NewTracker() *Tracker {
-	return &Tracker{contacts: make(map[string][]*pb.ContactEvent), agents: make(map[string][]*pb.AgentEvent)}
+	return &Tracker{contacts: make(map[string][]*pb.ContactEvent), agents: make(map[string][]*pb.AgentEvent), queues: make(map[string][]*pb.QueueEvent)}
 }
 
 // Add records events (in commit order per shard).
@@ -65,6 +66,9 @@ func (tr *Tracker) Add(evs []*pb.Event) {
 		if a := e.GetAgent(); a != nil {
 			tr.agents[a.GetAgentId()] = append(tr.agents[a.GetAgentId()], a)
 		}
+		if q := e.GetQueue(); q != nil {
+			tr.queues[q.GetQueue()] = append(tr.queues[q.GetQueue()], q)
+		}
 	}
 }
 
@@ -73,6 +77,20 @@ func (tr *Tracker) Contact(id string) []*pb.ContactEvent {
 	tr.mu.Lock()
 	defer tr.mu.Unlock()
 	return append([]*pb.ContactEvent(nil), tr.contacts[id]...)
+}
+
+// Queue returns the queue's events so far.
+func (tr *Tracker) Queue(name string) []*pb.QueueEvent {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]*pb.QueueEvent(nil), tr.queues[name]...)
+}
+
+// Agent returns the agent's events so far.
+func (tr *Tracker) Agent(id string) []*pb.AgentEvent {
+	tr.mu.Lock()
+	defer tr.mu.Unlock()
+	return append([]*pb.AgentEvent(nil), tr.agents[id]...)
 }
 
 // S is one scenario run: a driver and the test.

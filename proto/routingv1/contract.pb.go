@@ -1379,6 +1379,7 @@ type Event struct {
 	//
 	//	*Event_Contact
 	//	*Event_Agent
+	//	*Event_Queue
 	Kind          isEvent_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1453,6 +1454,15 @@ func (x *Event) GetAgent() *AgentEvent {
 	return nil
 }
 
+func (x *Event) GetQueue() *QueueEvent {
+	if x != nil {
+		if x, ok := x.Kind.(*Event_Queue); ok {
+			return x.Queue
+		}
+	}
+	return nil
+}
+
 type isEvent_Kind interface {
 	isEvent_Kind()
 }
@@ -1465,9 +1475,15 @@ type Event_Agent struct {
 	Agent *AgentEvent `protobuf:"bytes,11,opt,name=agent,proto3,oneof"`
 }
 
+type Event_Queue struct {
+	Queue *QueueEvent `protobuf:"bytes,12,opt,name=queue,proto3,oneof"`
+}
+
 func (*Event_Contact) isEvent_Kind() {}
 
 func (*Event_Agent) isEvent_Kind() {}
+
+func (*Event_Queue) isEvent_Kind() {}
 
 type ContactEvent struct {
 	state     protoimpl.MessageState `protogen:"open.v1"`
@@ -1697,6 +1713,117 @@ func (x *AgentEvent) GetInUse() []*ChannelCapacity {
 	return nil
 }
 
+// QueueEvent is a queue's figures, sent at most once a second while they
+// change. Queue state is not replicated (it is rebuilt from contacts and
+// agents), so these events carry no commit order of their own.
+type QueueEvent struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Queue           string                 `protobuf:"bytes,1,opt,name=queue,proto3" json:"queue,omitempty"`
+	Waiting         uint32                 `protobuf:"varint,2,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	AvailableAgents uint32                 `protobuf:"varint,3,opt,name=available_agents,json=availableAgents,proto3" json:"available_agents,omitempty"`
+	OldestWait      *durationpb.Duration   `protobuf:"bytes,4,opt,name=oldest_wait,json=oldestWait,proto3" json:"oldest_wait,omitempty"`
+	EstimatedWait   *durationpb.Duration   `protobuf:"bytes,5,opt,name=estimated_wait,json=estimatedWait,proto3" json:"estimated_wait,omitempty"`
+	Arrived         uint64                 `protobuf:"varint,6,opt,name=arrived,proto3" json:"arrived,omitempty"`
+	Routed          uint64                 `protobuf:"varint,7,opt,name=routed,proto3" json:"routed,omitempty"`
+	Abandoned       uint64                 `protobuf:"varint,8,opt,name=abandoned,proto3" json:"abandoned,omitempty"`
+	ServiceLevel    float64                `protobuf:"fixed64,9,opt,name=service_level,json=serviceLevel,proto3" json:"service_level,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *QueueEvent) Reset() {
+	*x = QueueEvent{}
+	mi := &file_routingv1_contract_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *QueueEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*QueueEvent) ProtoMessage() {}
+
+func (x *QueueEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_routingv1_contract_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use QueueEvent.ProtoReflect.Descriptor instead.
+func (*QueueEvent) Descriptor() ([]byte, []int) {
+	return file_routingv1_contract_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *QueueEvent) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
+func (x *QueueEvent) GetWaiting() uint32 {
+	if x != nil {
+		return x.Waiting
+	}
+	return 0
+}
+
+func (x *QueueEvent) GetAvailableAgents() uint32 {
+	if x != nil {
+		return x.AvailableAgents
+	}
+	return 0
+}
+
+func (x *QueueEvent) GetOldestWait() *durationpb.Duration {
+	if x != nil {
+		return x.OldestWait
+	}
+	return nil
+}
+
+func (x *QueueEvent) GetEstimatedWait() *durationpb.Duration {
+	if x != nil {
+		return x.EstimatedWait
+	}
+	return nil
+}
+
+func (x *QueueEvent) GetArrived() uint64 {
+	if x != nil {
+		return x.Arrived
+	}
+	return 0
+}
+
+func (x *QueueEvent) GetRouted() uint64 {
+	if x != nil {
+		return x.Routed
+	}
+	return 0
+}
+
+func (x *QueueEvent) GetAbandoned() uint64 {
+	if x != nil {
+		return x.Abandoned
+	}
+	return 0
+}
+
+func (x *QueueEvent) GetServiceLevel() float64 {
+	if x != nil {
+		return x.ServiceLevel
+	}
+	return 0
+}
+
 // EventBatch: subject tsunagu.v1.events.<shard>. seq counts batches per
 // shard and owner term so observers can tell a gap.
 type EventBatch struct {
@@ -1711,7 +1838,7 @@ type EventBatch struct {
 
 func (x *EventBatch) Reset() {
 	*x = EventBatch{}
-	mi := &file_routingv1_contract_proto_msgTypes[15]
+	mi := &file_routingv1_contract_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1723,7 +1850,7 @@ func (x *EventBatch) String() string {
 func (*EventBatch) ProtoMessage() {}
 
 func (x *EventBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_contract_proto_msgTypes[15]
+	mi := &file_routingv1_contract_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1736,7 +1863,7 @@ func (x *EventBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EventBatch.ProtoReflect.Descriptor instead.
 func (*EventBatch) Descriptor() ([]byte, []int) {
-	return file_routingv1_contract_proto_rawDescGZIP(), []int{15}
+	return file_routingv1_contract_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *EventBatch) GetShard() uint32 {
@@ -1778,7 +1905,7 @@ type QueueStatusRequest struct {
 
 func (x *QueueStatusRequest) Reset() {
 	*x = QueueStatusRequest{}
-	mi := &file_routingv1_contract_proto_msgTypes[16]
+	mi := &file_routingv1_contract_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +1917,7 @@ func (x *QueueStatusRequest) String() string {
 func (*QueueStatusRequest) ProtoMessage() {}
 
 func (x *QueueStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_contract_proto_msgTypes[16]
+	mi := &file_routingv1_contract_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +1930,7 @@ func (x *QueueStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueStatusRequest.ProtoReflect.Descriptor instead.
 func (*QueueStatusRequest) Descriptor() ([]byte, []int) {
-	return file_routingv1_contract_proto_rawDescGZIP(), []int{16}
+	return file_routingv1_contract_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *QueueStatusRequest) GetSchemaVersion() uint32 {
@@ -1832,7 +1959,7 @@ type QueueStatusReply struct {
 
 func (x *QueueStatusReply) Reset() {
 	*x = QueueStatusReply{}
-	mi := &file_routingv1_contract_proto_msgTypes[17]
+	mi := &file_routingv1_contract_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1971,7 @@ func (x *QueueStatusReply) String() string {
 func (*QueueStatusReply) ProtoMessage() {}
 
 func (x *QueueStatusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_contract_proto_msgTypes[17]
+	mi := &file_routingv1_contract_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1984,7 @@ func (x *QueueStatusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use QueueStatusReply.ProtoReflect.Descriptor instead.
 func (*QueueStatusReply) Descriptor() ([]byte, []int) {
-	return file_routingv1_contract_proto_rawDescGZIP(), []int{17}
+	return file_routingv1_contract_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *QueueStatusReply) GetError() *Error {
@@ -2049,13 +2176,14 @@ const file_routingv1_contract_proto_rawDesc = "" +
 	"\x05offer\x18\x04 \x01(\v2\x19.tsunagu.routing.v1.OfferR\x05offer\x123\n" +
 	"\x05agent\x18\x05 \x01(\v2\x1d.tsunagu.routing.v1.AgentViewR\x05agent\x12/\n" +
 	"\x05fence\x18\x06 \x01(\v2\x19.tsunagu.routing.v1.FenceR\x05fence\x124\n" +
-	"\x05media\x18\a \x01(\v2\x1e.tsunagu.routing.v1.MediaEventR\x05media\"\xab\x01\n" +
+	"\x05media\x18\a \x01(\v2\x1e.tsunagu.routing.v1.MediaEventR\x05media\"\xe3\x01\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02at\x18\x01 \x01(\x03R\x02at\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\rR\x05shard\x12<\n" +
 	"\acontact\x18\n" +
 	" \x01(\v2 .tsunagu.routing.v1.ContactEventH\x00R\acontact\x126\n" +
-	"\x05agent\x18\v \x01(\v2\x1e.tsunagu.routing.v1.AgentEventH\x00R\x05agentB\x06\n" +
+	"\x05agent\x18\v \x01(\v2\x1e.tsunagu.routing.v1.AgentEventH\x00R\x05agent\x126\n" +
+	"\x05queue\x18\f \x01(\v2\x1e.tsunagu.routing.v1.QueueEventH\x00R\x05queueB\x06\n" +
 	"\x04kind\"\xcd\x02\n" +
 	"\fContactEvent\x12\x1d\n" +
 	"\n" +
@@ -2083,7 +2211,19 @@ const file_routingv1_contract_proto_rawDesc = "" +
 	"\achannel\x18\a \x01(\x0e2\x1b.tsunagu.routing.v1.ChannelR\achannel\x12<\n" +
 	"\n" +
 	"slot_state\x18\b \x01(\x0e2\x1d.tsunagu.routing.v1.SlotStateR\tslotState\x12:\n" +
-	"\x06in_use\x18\t \x03(\v2#.tsunagu.routing.v1.ChannelCapacityR\x05inUse\"{\n" +
+	"\x06in_use\x18\t \x03(\v2#.tsunagu.routing.v1.ChannelCapacityR\x05inUse\"\xda\x02\n" +
+	"\n" +
+	"QueueEvent\x12\x14\n" +
+	"\x05queue\x18\x01 \x01(\tR\x05queue\x12\x18\n" +
+	"\awaiting\x18\x02 \x01(\rR\awaiting\x12)\n" +
+	"\x10available_agents\x18\x03 \x01(\rR\x0favailableAgents\x12:\n" +
+	"\voldest_wait\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"oldestWait\x12@\n" +
+	"\x0eestimated_wait\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\restimatedWait\x12\x18\n" +
+	"\aarrived\x18\x06 \x01(\x04R\aarrived\x12\x16\n" +
+	"\x06routed\x18\a \x01(\x04R\x06routed\x12\x1c\n" +
+	"\tabandoned\x18\b \x01(\x04R\tabandoned\x12#\n" +
+	"\rservice_level\x18\t \x01(\x01R\fserviceLevel\"{\n" +
 	"\n" +
 	"EventBatch\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x12\n" +
@@ -2144,7 +2284,7 @@ func file_routingv1_contract_proto_rawDescGZIP() []byte {
 }
 
 var file_routingv1_contract_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_routingv1_contract_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_routingv1_contract_proto_msgTypes = make([]protoimpl.MessageInfo, 21)
 var file_routingv1_contract_proto_goTypes = []any{
 	(ArrivalStatus)(0),            // 0: tsunagu.routing.v1.ArrivalStatus
 	(InstructionKind)(0),          // 1: tsunagu.routing.v1.InstructionKind
@@ -2165,82 +2305,86 @@ var file_routingv1_contract_proto_goTypes = []any{
 	(*Event)(nil),                 // 16: tsunagu.routing.v1.Event
 	(*ContactEvent)(nil),          // 17: tsunagu.routing.v1.ContactEvent
 	(*AgentEvent)(nil),            // 18: tsunagu.routing.v1.AgentEvent
-	(*EventBatch)(nil),            // 19: tsunagu.routing.v1.EventBatch
-	(*QueueStatusRequest)(nil),    // 20: tsunagu.routing.v1.QueueStatusRequest
-	(*QueueStatusReply)(nil),      // 21: tsunagu.routing.v1.QueueStatusReply
-	nil,                           // 22: tsunagu.routing.v1.ContactArrival.AttributesEntry
-	nil,                           // 23: tsunagu.routing.v1.Offer.AttributesEntry
-	(Channel)(0),                  // 24: tsunagu.routing.v1.Channel
-	(Direction)(0),                // 25: tsunagu.routing.v1.Direction
-	(*SkillRequirement)(nil),      // 26: tsunagu.routing.v1.SkillRequirement
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
-	(*Error)(nil),                 // 28: tsunagu.routing.v1.Error
-	(*durationpb.Duration)(nil),   // 29: google.protobuf.Duration
-	(*Fence)(nil),                 // 30: tsunagu.routing.v1.Fence
-	(ContactState)(0),             // 31: tsunagu.routing.v1.ContactState
-	(MediaKind)(0),                // 32: tsunagu.routing.v1.MediaKind
-	(SlotState)(0),                // 33: tsunagu.routing.v1.SlotState
-	(AgentState)(0),               // 34: tsunagu.routing.v1.AgentState
-	(AgentPresence)(0),            // 35: tsunagu.routing.v1.AgentPresence
-	(*ChannelCapacity)(nil),       // 36: tsunagu.routing.v1.ChannelCapacity
+	(*QueueEvent)(nil),            // 19: tsunagu.routing.v1.QueueEvent
+	(*EventBatch)(nil),            // 20: tsunagu.routing.v1.EventBatch
+	(*QueueStatusRequest)(nil),    // 21: tsunagu.routing.v1.QueueStatusRequest
+	(*QueueStatusReply)(nil),      // 22: tsunagu.routing.v1.QueueStatusReply
+	nil,                           // 23: tsunagu.routing.v1.ContactArrival.AttributesEntry
+	nil,                           // 24: tsunagu.routing.v1.Offer.AttributesEntry
+	(Channel)(0),                  // 25: tsunagu.routing.v1.Channel
+	(Direction)(0),                // 26: tsunagu.routing.v1.Direction
+	(*SkillRequirement)(nil),      // 27: tsunagu.routing.v1.SkillRequirement
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*Error)(nil),                 // 29: tsunagu.routing.v1.Error
+	(*durationpb.Duration)(nil),   // 30: google.protobuf.Duration
+	(*Fence)(nil),                 // 31: tsunagu.routing.v1.Fence
+	(ContactState)(0),             // 32: tsunagu.routing.v1.ContactState
+	(MediaKind)(0),                // 33: tsunagu.routing.v1.MediaKind
+	(SlotState)(0),                // 34: tsunagu.routing.v1.SlotState
+	(AgentState)(0),               // 35: tsunagu.routing.v1.AgentState
+	(AgentPresence)(0),            // 36: tsunagu.routing.v1.AgentPresence
+	(*ChannelCapacity)(nil),       // 37: tsunagu.routing.v1.ChannelCapacity
 }
 var file_routingv1_contract_proto_depIdxs = []int32{
-	24, // 0: tsunagu.routing.v1.ContactArrival.channel:type_name -> tsunagu.routing.v1.Channel
-	25, // 1: tsunagu.routing.v1.ContactArrival.direction:type_name -> tsunagu.routing.v1.Direction
-	22, // 2: tsunagu.routing.v1.ContactArrival.attributes:type_name -> tsunagu.routing.v1.ContactArrival.AttributesEntry
-	26, // 3: tsunagu.routing.v1.ContactArrival.skills:type_name -> tsunagu.routing.v1.SkillRequirement
-	27, // 4: tsunagu.routing.v1.ContactArrival.waiting_since:type_name -> google.protobuf.Timestamp
-	28, // 5: tsunagu.routing.v1.ArrivalReply.error:type_name -> tsunagu.routing.v1.Error
+	25, // 0: tsunagu.routing.v1.ContactArrival.channel:type_name -> tsunagu.routing.v1.Channel
+	26, // 1: tsunagu.routing.v1.ContactArrival.direction:type_name -> tsunagu.routing.v1.Direction
+	23, // 2: tsunagu.routing.v1.ContactArrival.attributes:type_name -> tsunagu.routing.v1.ContactArrival.AttributesEntry
+	27, // 3: tsunagu.routing.v1.ContactArrival.skills:type_name -> tsunagu.routing.v1.SkillRequirement
+	28, // 4: tsunagu.routing.v1.ContactArrival.waiting_since:type_name -> google.protobuf.Timestamp
+	29, // 5: tsunagu.routing.v1.ArrivalReply.error:type_name -> tsunagu.routing.v1.Error
 	0,  // 6: tsunagu.routing.v1.ArrivalReply.status:type_name -> tsunagu.routing.v1.ArrivalStatus
-	29, // 7: tsunagu.routing.v1.ArrivalReply.estimated_wait:type_name -> google.protobuf.Duration
-	30, // 8: tsunagu.routing.v1.ArrivalReply.fence:type_name -> tsunagu.routing.v1.Fence
-	31, // 9: tsunagu.routing.v1.ArrivalReply.state:type_name -> tsunagu.routing.v1.ContactState
-	32, // 10: tsunagu.routing.v1.MediaEvent.kind:type_name -> tsunagu.routing.v1.MediaKind
-	28, // 11: tsunagu.routing.v1.MediaEventReply.error:type_name -> tsunagu.routing.v1.Error
-	31, // 12: tsunagu.routing.v1.MediaEventReply.state:type_name -> tsunagu.routing.v1.ContactState
+	30, // 7: tsunagu.routing.v1.ArrivalReply.estimated_wait:type_name -> google.protobuf.Duration
+	31, // 8: tsunagu.routing.v1.ArrivalReply.fence:type_name -> tsunagu.routing.v1.Fence
+	32, // 9: tsunagu.routing.v1.ArrivalReply.state:type_name -> tsunagu.routing.v1.ContactState
+	33, // 10: tsunagu.routing.v1.MediaEvent.kind:type_name -> tsunagu.routing.v1.MediaKind
+	29, // 11: tsunagu.routing.v1.MediaEventReply.error:type_name -> tsunagu.routing.v1.Error
+	32, // 12: tsunagu.routing.v1.MediaEventReply.state:type_name -> tsunagu.routing.v1.ContactState
 	1,  // 13: tsunagu.routing.v1.RoutingInstruction.kind:type_name -> tsunagu.routing.v1.InstructionKind
-	24, // 14: tsunagu.routing.v1.RoutingInstruction.channel:type_name -> tsunagu.routing.v1.Channel
-	30, // 15: tsunagu.routing.v1.RoutingInstruction.fence:type_name -> tsunagu.routing.v1.Fence
-	28, // 16: tsunagu.routing.v1.InstructionAck.error:type_name -> tsunagu.routing.v1.Error
+	25, // 14: tsunagu.routing.v1.RoutingInstruction.channel:type_name -> tsunagu.routing.v1.Channel
+	31, // 15: tsunagu.routing.v1.RoutingInstruction.fence:type_name -> tsunagu.routing.v1.Fence
+	29, // 16: tsunagu.routing.v1.InstructionAck.error:type_name -> tsunagu.routing.v1.Error
 	2,  // 17: tsunagu.routing.v1.AgentCommand.kind:type_name -> tsunagu.routing.v1.AgentCommandKind
-	30, // 18: tsunagu.routing.v1.AgentCommand.fence:type_name -> tsunagu.routing.v1.Fence
-	28, // 19: tsunagu.routing.v1.AgentCommandReply.error:type_name -> tsunagu.routing.v1.Error
+	31, // 18: tsunagu.routing.v1.AgentCommand.fence:type_name -> tsunagu.routing.v1.Fence
+	29, // 19: tsunagu.routing.v1.AgentCommandReply.error:type_name -> tsunagu.routing.v1.Error
 	13, // 20: tsunagu.routing.v1.AgentCommandReply.agent:type_name -> tsunagu.routing.v1.AgentView
-	24, // 21: tsunagu.routing.v1.SlotView.channel:type_name -> tsunagu.routing.v1.Channel
-	33, // 22: tsunagu.routing.v1.SlotView.state:type_name -> tsunagu.routing.v1.SlotState
-	27, // 23: tsunagu.routing.v1.SlotView.deadline:type_name -> google.protobuf.Timestamp
-	34, // 24: tsunagu.routing.v1.AgentView.state:type_name -> tsunagu.routing.v1.AgentState
-	35, // 25: tsunagu.routing.v1.AgentView.presence:type_name -> tsunagu.routing.v1.AgentPresence
+	25, // 21: tsunagu.routing.v1.SlotView.channel:type_name -> tsunagu.routing.v1.Channel
+	34, // 22: tsunagu.routing.v1.SlotView.state:type_name -> tsunagu.routing.v1.SlotState
+	28, // 23: tsunagu.routing.v1.SlotView.deadline:type_name -> google.protobuf.Timestamp
+	35, // 24: tsunagu.routing.v1.AgentView.state:type_name -> tsunagu.routing.v1.AgentState
+	36, // 25: tsunagu.routing.v1.AgentView.presence:type_name -> tsunagu.routing.v1.AgentPresence
 	12, // 26: tsunagu.routing.v1.AgentView.slots:type_name -> tsunagu.routing.v1.SlotView
-	27, // 27: tsunagu.routing.v1.AgentView.idle_since:type_name -> google.protobuf.Timestamp
-	24, // 28: tsunagu.routing.v1.Offer.channel:type_name -> tsunagu.routing.v1.Channel
-	23, // 29: tsunagu.routing.v1.Offer.attributes:type_name -> tsunagu.routing.v1.Offer.AttributesEntry
-	29, // 30: tsunagu.routing.v1.Offer.waited:type_name -> google.protobuf.Duration
-	27, // 31: tsunagu.routing.v1.Offer.deadline:type_name -> google.protobuf.Timestamp
-	30, // 32: tsunagu.routing.v1.Offer.fence:type_name -> tsunagu.routing.v1.Fence
+	28, // 27: tsunagu.routing.v1.AgentView.idle_since:type_name -> google.protobuf.Timestamp
+	25, // 28: tsunagu.routing.v1.Offer.channel:type_name -> tsunagu.routing.v1.Channel
+	24, // 29: tsunagu.routing.v1.Offer.attributes:type_name -> tsunagu.routing.v1.Offer.AttributesEntry
+	30, // 30: tsunagu.routing.v1.Offer.waited:type_name -> google.protobuf.Duration
+	28, // 31: tsunagu.routing.v1.Offer.deadline:type_name -> google.protobuf.Timestamp
+	31, // 32: tsunagu.routing.v1.Offer.fence:type_name -> tsunagu.routing.v1.Fence
 	3,  // 33: tsunagu.routing.v1.AgentNotice.kind:type_name -> tsunagu.routing.v1.NoticeKind
 	14, // 34: tsunagu.routing.v1.AgentNotice.offer:type_name -> tsunagu.routing.v1.Offer
 	13, // 35: tsunagu.routing.v1.AgentNotice.agent:type_name -> tsunagu.routing.v1.AgentView
-	30, // 36: tsunagu.routing.v1.AgentNotice.fence:type_name -> tsunagu.routing.v1.Fence
+	31, // 36: tsunagu.routing.v1.AgentNotice.fence:type_name -> tsunagu.routing.v1.Fence
 	6,  // 37: tsunagu.routing.v1.AgentNotice.media:type_name -> tsunagu.routing.v1.MediaEvent
 	17, // 38: tsunagu.routing.v1.Event.contact:type_name -> tsunagu.routing.v1.ContactEvent
 	18, // 39: tsunagu.routing.v1.Event.agent:type_name -> tsunagu.routing.v1.AgentEvent
-	31, // 40: tsunagu.routing.v1.ContactEvent.state:type_name -> tsunagu.routing.v1.ContactState
-	24, // 41: tsunagu.routing.v1.ContactEvent.channel:type_name -> tsunagu.routing.v1.Channel
-	34, // 42: tsunagu.routing.v1.AgentEvent.state:type_name -> tsunagu.routing.v1.AgentState
-	35, // 43: tsunagu.routing.v1.AgentEvent.presence:type_name -> tsunagu.routing.v1.AgentPresence
-	24, // 44: tsunagu.routing.v1.AgentEvent.channel:type_name -> tsunagu.routing.v1.Channel
-	33, // 45: tsunagu.routing.v1.AgentEvent.slot_state:type_name -> tsunagu.routing.v1.SlotState
-	36, // 46: tsunagu.routing.v1.AgentEvent.in_use:type_name -> tsunagu.routing.v1.ChannelCapacity
-	16, // 47: tsunagu.routing.v1.EventBatch.events:type_name -> tsunagu.routing.v1.Event
-	28, // 48: tsunagu.routing.v1.QueueStatusReply.error:type_name -> tsunagu.routing.v1.Error
-	29, // 49: tsunagu.routing.v1.QueueStatusReply.oldest_wait:type_name -> google.protobuf.Duration
-	29, // 50: tsunagu.routing.v1.QueueStatusReply.estimated_wait:type_name -> google.protobuf.Duration
-	51, // [51:51] is the sub-list for method output_type
-	51, // [51:51] is the sub-list for method input_type
-	51, // [51:51] is the sub-list for extension type_name
-	51, // [51:51] is the sub-list for extension extendee
-	0,  // [0:51] is the sub-list for field type_name
+	19, // 40: tsunagu.routing.v1.Event.queue:type_name -> tsunagu.routing.v1.QueueEvent
+	32, // 41: tsunagu.routing.v1.ContactEvent.state:type_name -> tsunagu.routing.v1.ContactState
+	25, // 42: tsunagu.routing.v1.ContactEvent.channel:type_name -> tsunagu.routing.v1.Channel
+	35, // 43: tsunagu.routing.v1.AgentEvent.state:type_name -> tsunagu.routing.v1.AgentState
+	36, // 44: tsunagu.routing.v1.AgentEvent.presence:type_name -> tsunagu.routing.v1.AgentPresence
+	25, // 45: tsunagu.routing.v1.AgentEvent.channel:type_name -> tsunagu.routing.v1.Channel
+	34, // 46: tsunagu.routing.v1.AgentEvent.slot_state:type_name -> tsunagu.routing.v1.SlotState
+	37, // 47: tsunagu.routing.v1.AgentEvent.in_use:type_name -> tsunagu.routing.v1.ChannelCapacity
+	30, // 48: tsunagu.routing.v1.QueueEvent.oldest_wait:type_name -> google.protobuf.Duration
+	30, // 49: tsunagu.routing.v1.QueueEvent.estimated_wait:type_name -> google.protobuf.Duration
+	16, // 50: tsunagu.routing.v1.EventBatch.events:type_name -> tsunagu.routing.v1.Event
+	29, // 51: tsunagu.routing.v1.QueueStatusReply.error:type_name -> tsunagu.routing.v1.Error
+	30, // 52: tsunagu.routing.v1.QueueStatusReply.oldest_wait:type_name -> google.protobuf.Duration
+	30, // 53: tsunagu.routing.v1.QueueStatusReply.estimated_wait:type_name -> google.protobuf.Duration
+	54, // [54:54] is the sub-list for method output_type
+	54, // [54:54] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_routingv1_contract_proto_init() }
@@ -2254,6 +2398,7 @@ func file_routingv1_contract_proto_init() {
 	file_routingv1_contract_proto_msgTypes[12].OneofWrappers = []any{
 		(*Event_Contact)(nil),
 		(*Event_Agent)(nil),
+		(*Event_Queue)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -2261,7 +2406,7 @@ func file_routingv1_contract_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_routingv1_contract_proto_rawDesc), len(file_routingv1_contract_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   20,
+			NumMessages:   21,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
