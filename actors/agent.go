@@ -148,6 +148,9 @@ func (m *agentMachine) command(now int64, c agentCommand, fx *effects) {
 	case pb.AgentCommandKind_AGENT_COMMAND_KIND_NOT_READY:
 		cmd.Kind = &pb.Command_AgentPresence{AgentPresence: &pb.AgentPresenceChange{AgentId: m.id, Presence: pb.AgentPresence_AGENT_PRESENCE_NOT_READY, Reason: c.cmd.GetReason()}}
 	case pb.AgentCommandKind_AGENT_COMMAND_KIND_ACCEPT, pb.AgentCommandKind_AGENT_COMMAND_KIND_REJECT:
+		if m.retried(c, pb.FinishedHow_FINISHED_HOW_REJECTED, k == pb.AgentCommandKind_AGENT_COMMAND_KIND_REJECT, fx) {
+			return
+		}
 		m.remember(c.cmd.GetOfferId())
 		if f := c.cmd.GetFence(); f != nil && (f.GetShard() != m.fence.GetShard() || f.GetTerm() != m.fence.GetTerm()) {
 			fx.reply(m.replyErr(c.reply, pb.ErrorCode_ERROR_CODE_STALE_TERM,
@@ -160,6 +163,9 @@ func (m *agentMachine) command(now int64, c agentCommand, fx *effects) {
 		}
 		cmd.Kind = &pb.Command_AgentOfferOutcome{AgentOfferOutcome: &pb.AgentOfferOutcome{AgentId: m.id, OfferId: c.cmd.GetOfferId(), Outcome: outcome}}
 	case pb.AgentCommandKind_AGENT_COMMAND_KIND_WRAP_UP_DONE:
+		if m.retried(c, pb.FinishedHow_FINISHED_HOW_DONE, true, fx) {
+			return
+		}
 		m.remember(c.cmd.GetOfferId())
 		cmd.Kind = &pb.Command_AgentWrapUpDone{AgentWrapUpDone: &pb.AgentWrapUpDone{AgentId: m.id, OfferId: c.cmd.GetOfferId(), ByAgent: true}}
 	default:
@@ -169,7 +175,31 @@ func (m *agentMachine) command(now int64, c agentCommand, fx *effects) {
 	fx.proposeCmd(cmd, tagCommand(c))
 }
 
+// retried answers a repeated REJECT or WRAP_UP_DONE whose offer already
+// left the agent that way: the desktop's retry succeeds and changes nothing.
+func (m *agentMachine) retried(c agentCommand, how pb.FinishedHow, applies bool, fx *effects) bool {
+	if !applies || !m.hasRec {
+		return false
+	}
+	if f, ok := m.rec.Finished(c.cmd.GetOfferId()); ok && f.How == how {
+		v := m.view()
+		fx.reply(func() { c.reply(&pb.AgentCommandReply{Agent: v}) })
+		return true
+	}
+	return false
+}
+
 func (m *agentMachine) committed(now int64, c committed, fx *effects) {
+	notices := len(fx.notices)
+	m.step2(now, c, fx)
+	// Every change of the agent's state reaches the desktop: when the step
+	// sent no notice of its own (offer, withdrawal, expiry), a STATE one.
+	if c.res.Err == nil && !c.res.Duplicate && c.res.HasAgent && len(fx.notices) == notices {
+		m.stateNotice(fx)
+	}
+}
+
+func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 	res := c.res
 	if res.Err == nil && res.HasAgent {
 		m.rec, m.hasRec = res.Agent, true
@@ -224,7 +254,6 @@ func (m *agentMachine) committed(now int64, c committed, fx *effects) {
 		}
 		if slot, ok := m.rec.Slot(t.offerID); ok && slot.State == pb.SlotState_SLOT_STATE_WRAP_UP {
 			fx.timer("wrap/"+t.offerID, time.Duration(slot.Deadline-now))
-			m.stateNotice(fx)
 			return
 		}
 		fx.cancel("offer/" + t.offerID)
@@ -246,7 +275,6 @@ func (m *agentMachine) committed(now int64, c committed, fx *effects) {
 			return
 		}
 		m.sendFinished(fx, t.offerID)
-		m.stateNotice(fx)
 		m.afterChange(now, fx)
 	}
 }

@@ -36,8 +36,10 @@ func (e *Engine) Arrive(req *pb.ContactArrival, reply func(*pb.ArrivalReply)) {
 	h.deliver(target{kind: queueKind, shard: id, id: q.Name}, arrival{req: req, reply: reply})
 }
 
-// Media takes a carrier's media event for a contact of queue.
-func (e *Engine) Media(queue string, ev *pb.MediaEvent, reply func(*pb.MediaEventReply)) {
+// Media takes carrier's media event for a contact of queue. Only the
+// carrier that handed the contact over may signal it; to anyone else the
+// contact does not exist.
+func (e *Engine) Media(carrier, queue string, ev *pb.MediaEvent, reply func(*pb.MediaEventReply)) {
 	fail := func(err *pb.Error) { reply(&pb.MediaEventReply{ContactId: ev.GetContactId(), Error: err}) }
 	q, ok := e.env.cfg.Queue(queue)
 	if !ok {
@@ -51,7 +53,7 @@ func (e *Engine) Media(queue string, ev *pb.MediaEvent, reply func(*pb.MediaEven
 		return
 	}
 	c, ok := h.state.Contact(ev.GetContactId())
-	if !ok || c.Queue() != q.Name {
+	if !ok || c.Queue() != q.Name || c.Arrival.GetCarrier() != carrier {
 		fail(&pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNKNOWN_CONTACT, Message: fmt.Sprintf("unknown contact %q in queue %q", ev.GetContactId(), q.Name)})
 		return
 	}

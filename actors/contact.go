@@ -170,7 +170,7 @@ func (m *contactMachine) arrive(now int64, cl customerLoaded, fx *effects) {
 		a.Direction = pb.Direction_DIRECTION_INBOUND
 	}
 	if a.Carrier == "" {
-		a.Carrier = "default"
+		a.Carrier = DefaultCarrier
 	}
 	if ws := req.GetWaitingSince(); ws != nil {
 		if t := ws.AsTime().UnixNano(); t < now {
@@ -203,16 +203,13 @@ func extrasOf(c *shard.Contact) routing.Requirements {
 }
 
 func (m *contactMachine) replyFor(err error) *pb.ArrivalReply {
-	r := &pb.ArrivalReply{
-		ContactId:    m.id,
-		Queue:        m.queue.Name,
-		MediaSubject: MediaSubject(m.queue.Name, m.id),
-		Fence:        m.fence,
-	}
+	r := &pb.ArrivalReply{ContactId: m.id, Queue: m.queue.Name}
 	if err != nil {
 		r.Error = errorOf(err)
 		return r
 	}
+	r.MediaSubject = MediaSubject(m.rec.Arrival.GetCarrier(), m.queue.Name, m.id)
+	r.Fence = m.fence
 	r.Status = pb.ArrivalStatus_ARRIVAL_STATUS_QUEUED
 	r.State = m.rec.State
 	return r
@@ -281,7 +278,9 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 			return
 		}
 		fx.reply(func() { t.reply(&pb.MediaEventReply{ContactId: m.id, State: m.rec.State}) })
-		m.mediaNotice(t.ev, fx)
+		if !res.Duplicate {
+			m.mediaNotice(t.ev, fx)
+		}
 	case tagDone:
 		if res.Err != nil {
 			fx.log("done refused", "contact_id", m.id, "err", res.Err)
@@ -302,7 +301,7 @@ func (m *contactMachine) lock(now int64, l lockContact, fx *effects) {
 	cmd.Kind = &pb.Command_ContactLock{ContactLock: &pb.ContactLock{
 		ContactId: m.id,
 		AgentId:   l.agentID,
-		OfferId:   fmt.Sprintf("%s#%d", m.id, m.rec.Attempts+1),
+		OfferId:   OfferID(m.id, m.shard, m.rec.Seq, m.rec.Attempts+1),
 	}}
 	fx.proposeCmd(cmd, tagLock{l: l})
 }
@@ -450,7 +449,26 @@ func (m *contactMachine) instruct(fx *effects, attempt uint32) {
 		Fence:         m.fence,
 		Attempt:       attempt,
 	}})
-	fx.timer(fmt.Sprintf("instr/%d", attempt), m.timing.InstructionRetry)
+	fx.timer(fmt.Sprintf("instr/%d", attempt), instructionBackoff(m.timing.InstructionRetry, attempt))
+}
+
+// maxInstructionBackoff caps the wait between resends of an instruction.
+const maxInstructionBackoff = 30 * time.Second
+
+// instructionBackoff doubles the wait after each unanswered attempt.
+func instructionBackoff(base time.Duration, attempt uint32) time.Duration {
+	d := base
+	for i := uint32(1); i < attempt && d < maxInstructionBackoff; i++ {
+		d *= 2
+	}
+	return min(d, maxInstructionBackoff)
+}
+
+// OfferID names the attempt-th hold of a contact. The shard and the
+// contact's shard sequence make it unique for ever, even when a carrier
+// reuses a contact id in another queue or after the retention.
+func OfferID(contactID string, shard uint32, seq uint64, attempt uint32) string {
+	return fmt.Sprintf("%s#%d-%d-%d", contactID, shard, seq, attempt)
 }
 
 func (m *contactMachine) instructionAcked(now int64, a instructionAcked, fx *effects) {
@@ -630,9 +648,14 @@ func channelName(ch pb.Channel) string {
 	return "unknown"
 }
 
-// MediaSubject is where a carrier publishes a contact's media events.
-func MediaSubject(queue, contactID string) string {
-	return "tsunagu.v1.media." + queue + "." + contactID
+// DefaultCarrier names the carrier of contacts handed over without one
+// (engine tests; the NATS contract always names the carrier).
+const DefaultCarrier = "default"
+
+// MediaSubject is where carrier publishes a contact's media events (the
+// gateway's subject scheme, repeated here so the engine can answer it).
+func MediaSubject(carrier, queue, contactID string) string {
+	return "tsunagu.v1.carriers." + carrier + ".media." + queue + "." + contactID
 }
 
 func durationOf(ns int64) *durationpb.Duration { return durationpb.New(time.Duration(ns)) }

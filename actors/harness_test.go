@@ -66,7 +66,7 @@ func (d *engineDriver) Agent(t testing.TB, id string, c *pb.AgentCommand) *pb.Ag
 }
 
 func (d *engineDriver) Media(t testing.TB, queue string, ev *pb.MediaEvent) *pb.MediaEventReply {
-	return await(t, func(f func(*pb.MediaEventReply)) { d.e.Media(queue, ev, f) })
+	return await(t, func(f func(*pb.MediaEventReply)) { d.e.Media(actors.DefaultCarrier, queue, ev, f) })
 }
 
 func (d *engineDriver) QueueStatus(t testing.TB, queue string) *pb.QueueStatusReply {

@@ -146,7 +146,8 @@ func (m *queueMachine) arrival(now int64, a arrival, fx *effects) {
 	req := a.req
 	id := req.GetContactId()
 	reply := func(r *pb.ArrivalReply) { fx.reply(func() { a.reply(r) }) }
-	base := &pb.ArrivalReply{ContactId: id, Queue: m.name, MediaSubject: MediaSubject(m.name, id), Fence: m.fence}
+	// Refusals name no media subject or fence: nothing was accepted.
+	base := &pb.ArrivalReply{ContactId: id, Queue: m.name}
 	if !m.cfg.Accepts(req.GetChannel()) {
 		base.Error = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_INVALID_ARGUMENT, Message: fmt.Sprintf("queue %q does not take %s contacts", m.name, channelName(req.GetChannel()))}
 		reply(base)
@@ -171,7 +172,6 @@ func (m *queueMachine) arrival(now int64, a arrival, fx *effects) {
 		base.Status = pb.ArrivalStatus_ARRIVAL_STATUS_REJECTED
 		base.RejectReason = reason
 		base.State = pb.ContactState_CONTACT_STATE_REJECTED
-		base.MediaSubject = ""
 		reply(base)
 		return
 	}
@@ -198,7 +198,7 @@ func (m *queueMachine) queuedReply(now int64, c *shard.Contact) *pb.ArrivalReply
 		ContactId:    c.ID(),
 		Queue:        m.name,
 		Status:       pb.ArrivalStatus_ARRIVAL_STATUS_QUEUED,
-		MediaSubject: MediaSubject(m.name, c.ID()),
+		MediaSubject: MediaSubject(c.Arrival.GetCarrier(), m.name, c.ID()),
 		Fence:        m.fence,
 		State:        c.State,
 	}

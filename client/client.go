@@ -21,10 +21,15 @@ import (
 type Client struct {
 	nc  *nats.Conn
 	enc gateway.Encoding
+	// Carrier is who this client hands contacts over as (arrivals and media
+	// events go under tsunagu.v1.carriers.<Carrier>).
+	Carrier string
 }
 
-// New returns a client on nc that sends in enc.
-func New(nc *nats.Conn, enc gateway.Encoding) *Client { return &Client{nc: nc, enc: enc} }
+// New returns a client on nc that sends in enc, as carrier "default".
+func New(nc *nats.Conn, enc gateway.Encoding) *Client {
+	return &Client{nc: nc, enc: enc, Carrier: "default"}
+}
 
 // Conn returns the client's NATS connection.
 func (c *Client) Conn() *nats.Conn { return c.nc }
@@ -54,10 +59,12 @@ func Marshal(m proto.Message, enc gateway.Encoding) ([]byte, error) {
 	return proto.Marshal(m)
 }
 
-// Decode decodes a message by its Content-Type header.
+// Decode decodes a message by its Content-Type header. Fields this client
+// does not know are skipped, so a newer node's additions (new event kinds)
+// do not break it.
 func Decode(msg *nats.Msg, m proto.Message) error {
 	if strings.HasPrefix(msg.Header.Get(gateway.HeaderContentType), gateway.ContentJSON) {
-		return protojson.Unmarshal(msg.Data, m)
+		return protojson.UnmarshalOptions{DiscardUnknown: true}.Unmarshal(msg.Data, m)
 	}
 	return proto.Unmarshal(msg.Data, m)
 }
@@ -98,7 +105,7 @@ func (c *Client) RequestRaw(ctx context.Context, subject string, data []byte, h 
 // Arrive hands over a contact; a refusal is returned as *Error.
 func (c *Client) Arrive(ctx context.Context, a *pb.ContactArrival) (*pb.ArrivalReply, error) {
 	r := &pb.ArrivalReply{}
-	if err := c.request(ctx, gateway.SubjectArrive, a, r); err != nil {
+	if err := c.request(ctx, gateway.ArriveSubject(c.Carrier), a, r); err != nil {
 		return nil, err
 	}
 	return r, replyErr(r.GetError())
@@ -107,7 +114,7 @@ func (c *Client) Arrive(ctx context.Context, a *pb.ContactArrival) (*pb.ArrivalR
 // Media sends a media event for a contact.
 func (c *Client) Media(ctx context.Context, queue, contactID string, ev *pb.MediaEvent) (*pb.MediaEventReply, error) {
 	r := &pb.MediaEventReply{}
-	if err := c.request(ctx, gateway.MediaSubject(queue, contactID), ev, r); err != nil {
+	if err := c.request(ctx, gateway.MediaSubject(c.Carrier, queue, contactID), ev, r); err != nil {
 		return nil, err
 	}
 	return r, replyErr(r.GetError())
@@ -119,7 +126,7 @@ func (c *Client) PublishMedia(queue, contactID string, ev *pb.MediaEvent) error 
 	if err != nil {
 		return err
 	}
-	return c.nc.PublishMsg(&nats.Msg{Subject: gateway.MediaSubject(queue, contactID), Data: data, Header: c.header()})
+	return c.nc.PublishMsg(&nats.Msg{Subject: gateway.MediaSubject(c.Carrier, queue, contactID), Data: data, Header: c.header()})
 }
 
 // Agent sends a desktop command for agentID.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/tsunagu/tsunagu/actors/routing"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 	"google.golang.org/protobuf/proto"
 )
@@ -17,7 +18,7 @@ import (
 // Engine is the routing engine as the gateway uses it.
 type Engine interface {
 	Arrive(req *pb.ContactArrival, reply func(*pb.ArrivalReply))
-	Media(queue string, ev *pb.MediaEvent, reply func(*pb.MediaEventReply))
+	Media(carrier, queue string, ev *pb.MediaEvent, reply func(*pb.MediaEventReply))
 	AgentCommand(agentID string, cmd *pb.AgentCommand, reply func(*pb.AgentCommandReply))
 	QueueStatus(queue string, reply func(*pb.QueueStatusReply))
 }
@@ -65,6 +66,10 @@ func (c Config) Validate() error {
 	switch {
 	case c.Conn == nil:
 		return fmt.Errorf("%w: Conn is nil", ErrInvalidConfig)
+	case c.QueueGroup == "" || strings.ContainsAny(c.QueueGroup, " \t.*>"):
+		return fmt.Errorf("%w: QueueGroup %q; a non-empty NATS token is needed so nodes share requests instead of each taking every one", ErrInvalidConfig, c.QueueGroup)
+	case c.Encoding != Protobuf && c.Encoding != JSON:
+		return fmt.Errorf("%w: Encoding %d; allowed Protobuf, JSON", ErrInvalidConfig, c.Encoding)
 	case c.MaxPayload < 1024 || c.MaxPayload > 1<<20:
 		return fmt.Errorf("%w: MaxPayload %d; allowed 1024..1048576", ErrInvalidConfig, c.MaxPayload)
 	case c.Workers < 1 || c.Workers > 64:
@@ -100,18 +105,27 @@ type Gateway struct {
 	subs    []*nats.Subscription
 	metrics Metrics
 
-	evMu    sync.Mutex
-	ev      map[uint32]*eventBuf
+	evMu sync.Mutex
+	ev   map[uint32]*eventBuf
+	// ready are batches cut when a shard's term changed under them.
+	ready   []eventOut
 	evKick  chan struct{}
 	evStop  chan struct{}
 	evDone  chan struct{}
-	stopped atomic.Bool
+	started atomic.Bool
+	drained atomic.Bool
+	closed  atomic.Bool
 }
 
 type eventBuf struct {
 	term   uint64
 	seq    uint64
 	events []*pb.Event
+}
+
+type eventOut struct {
+	shard uint32
+	batch *pb.EventBatch
 }
 
 // New returns a gateway; Start subscribes it.
@@ -147,7 +161,7 @@ func (g *Gateway) Start(e Engine) error {
 		subject string
 		h       nats.MsgHandler
 	}{
-		{SubjectArrive, g.onArrive},
+		{SubjectArriveAll, g.onArrive},
 		{SubjectMediaAll, g.onMedia},
 		{SubjectAgentCommands, g.onAgentCommand},
 		{SubjectQueueStatus, g.onQueueStatus},
@@ -166,6 +180,7 @@ func (g *Gateway) Start(e Engine) error {
 			g.subs = append(g.subs, sub)
 		}
 	}
+	g.started.Store(true)
 	go g.flushEvents()
 	return g.nc.Flush()
 }
@@ -177,17 +192,41 @@ func (g *Gateway) unsubscribe() {
 	g.subs = nil
 }
 
-// Stop stops taking requests (requests already delivered are finished by the
-// engine), and sends the events still buffered.
-func (g *Gateway) Stop() {
-	if g.stopped.Swap(true) {
+// Drain stops taking requests and waits (up to a few seconds) until the
+// requests already delivered have been handed to the engine. Replies and
+// notices keep flowing until Close.
+func (g *Gateway) Drain() {
+	if g.drained.Swap(true) {
 		return
 	}
 	for _, s := range g.subs {
 		_ = s.Drain()
 	}
+	deadline := time.Now().Add(5 * time.Second)
+	for _, s := range g.subs {
+		for s.IsValid() && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
+// Close publishes the events still buffered and stops the flusher. Call it
+// after the engine has stopped, so the events of the last commits go out.
+func (g *Gateway) Close() {
+	if g.closed.Swap(true) {
+		return
+	}
+	if !g.started.Load() {
+		return
+	}
 	close(g.evStop)
 	<-g.evDone
+}
+
+// Stop is Drain then Close.
+func (g *Gateway) Stop() {
+	g.Drain()
+	g.Close()
 }
 
 // respond publishes a reply in the request's encoding.
@@ -219,21 +258,25 @@ func (g *Gateway) refused(e *decodeError) *pb.Error {
 
 func (g *Gateway) onArrive(m *nats.Msg) {
 	g.metrics.Requests.Add(1)
-	enc := encodingOf(m.Header)
+	enc := encodingOf(m.Header, m.Data)
+	t, _ := tokens(m.Subject, 5)
+	carrier := t[3]
 	req := &pb.ContactArrival{}
 	e := decode(m.Data, enc, g.cfg.MaxPayload, "ContactArrival", req)
 	if e == nil {
-		e = validateArrival(req, g.cfg.Now())
+		e = validateArrival(carrier, req, g.cfg.Now())
 	}
 	if e != nil {
 		err := g.refused(e)
-		g.respond(m, enc, &pb.ArrivalReply{ContactId: req.GetContactId(), Queue: req.GetQueue(), Error: err}, err)
+		g.respond(m, enc, &pb.ArrivalReply{ContactId: clean(req.GetContactId(), maxEcho), Queue: clean(req.GetQueue(), maxEcho), Error: err}, err)
 		return
 	}
+	req.Carrier = carrier
 	g.engine.Arrive(req, func(r *pb.ArrivalReply) { g.respond(m, enc, r, r.GetError()) })
 }
 
-// tokens splits a subject; want is the number of tokens expected.
+// tokens splits a subject; want is the number of tokens expected (the
+// subscriptions guarantee it).
 func tokens(subject string, want int) ([]string, bool) {
 	t := strings.Split(subject, ".")
 	return t, len(t) == want
@@ -241,26 +284,26 @@ func tokens(subject string, want int) ([]string, bool) {
 
 func (g *Gateway) onMedia(m *nats.Msg) {
 	g.metrics.Requests.Add(1)
-	enc := encodingOf(m.Header)
-	t, _ := tokens(m.Subject, 5)
-	queue, contactID := t[3], t[4]
+	enc := encodingOf(m.Header, m.Data)
+	t, _ := tokens(m.Subject, 7)
+	carrier, queue, contactID := t[3], t[5], t[6]
 	ev := &pb.MediaEvent{}
 	e := decode(m.Data, enc, g.cfg.MaxPayload, "MediaEvent", ev)
 	if e == nil {
-		e = validateMedia(queue, contactID, ev)
+		e = validateMedia(carrier, queue, contactID, ev)
 	}
 	if e != nil {
 		err := g.refused(e)
-		g.respond(m, enc, &pb.MediaEventReply{ContactId: contactID, Error: err}, err)
+		g.respond(m, enc, &pb.MediaEventReply{ContactId: clean(contactID, maxEcho), Error: err}, err)
 		return
 	}
 	ev.ContactId = contactID
-	g.engine.Media(queue, ev, func(r *pb.MediaEventReply) { g.respond(m, enc, r, r.GetError()) })
+	g.engine.Media(carrier, queue, ev, func(r *pb.MediaEventReply) { g.respond(m, enc, r, r.GetError()) })
 }
 
 func (g *Gateway) onAgentCommand(m *nats.Msg) {
 	g.metrics.Requests.Add(1)
-	enc := encodingOf(m.Header)
+	enc := encodingOf(m.Header, m.Data)
 	t, _ := tokens(m.Subject, 5)
 	agentID := t[3]
 	cmd := &pb.AgentCommand{}
@@ -278,19 +321,23 @@ func (g *Gateway) onAgentCommand(m *nats.Msg) {
 
 func (g *Gateway) onQueueStatus(m *nats.Msg) {
 	g.metrics.Requests.Add(1)
-	enc := encodingOf(m.Header)
+	enc := encodingOf(m.Header, m.Data)
 	t, _ := tokens(m.Subject, 5)
+	queue := t[3]
 	req := &pb.QueueStatusRequest{}
 	e := decode(m.Data, enc, g.cfg.MaxPayload, "QueueStatusRequest", req)
 	if e == nil {
 		e = checkVersion(req.GetSchemaVersion(), "QueueStatusRequest")
 	}
+	if e == nil && !routing.ValidQueueName(queue) {
+		e = invalid("queue %q in the subject is not a queue name", truncate(queue, 80))
+	}
 	if e != nil {
 		err := g.refused(e)
-		g.respond(m, enc, &pb.QueueStatusReply{Queue: t[3], Error: err}, err)
+		g.respond(m, enc, &pb.QueueStatusReply{Queue: clean(queue, maxEcho), Error: err}, err)
 		return
 	}
-	g.engine.QueueStatus(t[3], func(r *pb.QueueStatusReply) { g.respond(m, enc, r, r.GetError()) })
+	g.engine.QueueStatus(queue, func(r *pb.QueueStatusReply) { g.respond(m, enc, r, r.GetError()) })
 }
 
 // publish sends m on subject in the outbound encoding.
@@ -336,13 +383,21 @@ func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func
 			return
 		}
 		ack := &pb.InstructionAck{}
-		if e := decode(resp.Data, encodingOf(resp.Header), g.cfg.MaxPayload, "InstructionAck", ack); e != nil {
+		e := decode(resp.Data, encodingOf(resp.Header, resp.Data), g.cfg.MaxPayload, "InstructionAck", ack)
+		if e == nil {
+			e = checkVersion(ack.GetSchemaVersion(), "InstructionAck")
+		}
+		if e != nil {
 			g.metrics.InstructionErrors.Add(1)
+			g.log.Warn("carrier answered an instruction with an unreadable ack; it will be resent", "carrier", carrier, "instruction_id", in.GetInstructionId(), "err", e)
 			acked(nil, e)
 			return
 		}
-		if id := ack.GetInstructionId(); id != "" && id != in.GetInstructionId() {
-			acked(nil, fmt.Errorf("%w: got %q, sent %q", ErrAckMismatch, id, in.GetInstructionId()))
+		if id := ack.GetInstructionId(); id != in.GetInstructionId() {
+			g.metrics.InstructionErrors.Add(1)
+			err := fmt.Errorf("%w: got %q, sent %q", ErrAckMismatch, clean(id, maxEcho), in.GetInstructionId())
+			g.log.Warn("carrier acknowledged another instruction; it will be resent", "carrier", carrier, "err", err)
+			acked(nil, err)
 			return
 		}
 		acked(ack, nil)
@@ -351,15 +406,17 @@ func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func
 
 // Events buffers committed events of a shard for the next batch. It is
 // called in commit order per shard and must not block: encoding and
-// publishing happen on the flusher.
+// publishing happen on the flusher. Events keep the term they were
+// committed under: a term change cuts the batch.
 func (g *Gateway) Events(shard uint32, term uint64, evs []*pb.Event) {
 	g.evMu.Lock()
 	b, ok := g.ev[shard]
 	if !ok {
-		b = &eventBuf{}
+		b = &eventBuf{term: term}
 		g.ev[shard] = b
 	}
 	if b.term != term {
+		g.cut(shard, b)
 		b.term, b.seq = term, 0
 	}
 	b.events = append(b.events, evs...)
@@ -371,6 +428,17 @@ func (g *Gateway) Events(shard uint32, term uint64, evs []*pb.Event) {
 		default:
 		}
 	}
+}
+
+// cut moves b's events into ready batches; evMu is held.
+func (g *Gateway) cut(shard uint32, b *eventBuf) {
+	for len(b.events) > 0 {
+		n := min(len(b.events), g.cfg.EventBatch)
+		b.seq++
+		g.ready = append(g.ready, eventOut{shard, &pb.EventBatch{SchemaVersion: 1, Shard: shard, Term: b.term, Seq: b.seq, Events: b.events[:n:n]}})
+		b.events = b.events[n:]
+	}
+	b.events = nil
 }
 
 func (g *Gateway) flushEvents() {
@@ -390,21 +458,12 @@ func (g *Gateway) flushEvents() {
 }
 
 func (g *Gateway) flushOnce() {
-	type out struct {
-		shard uint32
-		batch *pb.EventBatch
-	}
-	var pending []out
 	g.evMu.Lock()
 	for shard, b := range g.ev {
-		for len(b.events) > 0 {
-			n := min(len(b.events), g.cfg.EventBatch)
-			b.seq++
-			pending = append(pending, out{shard, &pb.EventBatch{Shard: shard, Term: b.term, Seq: b.seq, Events: b.events[:n:n]}})
-			b.events = b.events[n:]
-		}
-		b.events = nil
+		g.cut(shard, b)
 	}
+	pending := g.ready
+	g.ready = nil
 	g.evMu.Unlock()
 	for _, p := range pending {
 		if err := g.publish(EventSubject(p.shard), p.batch); err != nil {

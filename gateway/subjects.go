@@ -4,18 +4,23 @@ import (
 	"fmt"
 )
 
-// Subjects of contract version 1.
+// Subjects of contract version 1. Everything a carrier sends or receives is
+// under tsunagu.v1.carriers.<carrier>, so NATS permissions can confine a
+// carrier to its own contacts.
 const (
-	SubjectArrive        = "tsunagu.v1.contacts.arrive"
-	SubjectMediaAll      = "tsunagu.v1.media.*.*"
+	SubjectArriveAll     = "tsunagu.v1.carriers.*.arrive"
+	SubjectMediaAll      = "tsunagu.v1.carriers.*.media.*.*"
 	SubjectAgentCommands = "tsunagu.v1.agents.*.commands"
 	SubjectQueueStatus   = "tsunagu.v1.queues.*.status"
 	SubjectEventsAll     = "tsunagu.v1.events.>"
 )
 
-// MediaSubject is where a carrier publishes media events for a contact.
-func MediaSubject(queue, contactID string) string {
-	return "tsunagu.v1.media." + queue + "." + contactID
+// ArriveSubject is where carrier hands over contacts.
+func ArriveSubject(carrier string) string { return "tsunagu.v1.carriers." + carrier + ".arrive" }
+
+// MediaSubject is where carrier publishes media events for a contact.
+func MediaSubject(carrier, queue, contactID string) string {
+	return "tsunagu.v1.carriers." + carrier + ".media." + queue + "." + contactID
 }
 
 // AgentCommandSubject is where an agent's desktop sends commands.

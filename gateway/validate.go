@@ -28,7 +28,7 @@ var (
 	languageRE  = regexp.MustCompile(`^[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8})?$`)
 	dtmfRE      = regexp.MustCompile(`^[0-9*#A-Da-d]{1,32}$`)
 	reasonRE    = regexp.MustCompile(`^[A-Za-z0-9_ .:-]{1,64}$`)
-	offerIDRE   = regexp.MustCompile(`^[A-Za-z0-9_:#-]{1,160}$`)
+	offerIDRE   = regexp.MustCompile(`^[A-Za-z0-9_:#-]{1,200}$`)
 )
 
 func invalid(format string, args ...any) *decodeError {
@@ -40,25 +40,36 @@ func validChannel(ch pb.Channel) bool {
 	return ok && ch != pb.Channel_CHANNEL_UNSPECIFIED
 }
 
-func validateArrival(a *pb.ContactArrival, now time.Time) *decodeError {
+// validCarrier checks a carrier id from a subject.
+func validCarrier(carrier string) *decodeError {
+	if !carrierRE.MatchString(carrier) {
+		return invalid("carrier %q in the subject is not valid: 1-64 letters, digits, '_' or '-'", carrier)
+	}
+	return nil
+}
+
+func validateArrival(carrier string, a *pb.ContactArrival, now time.Time) *decodeError {
 	if e := checkVersion(a.GetSchemaVersion(), "ContactArrival"); e != nil {
+		return e
+	}
+	if e := validCarrier(carrier); e != nil {
 		return e
 	}
 	switch {
 	case !contactIDRE.MatchString(a.GetContactId()):
-		return invalid("contact_id %q is not valid: 1-%d letters, digits, '_', ':' or '-'", a.GetContactId(), MaxContactIDLen)
+		return invalid("contact_id %q is not valid: 1-%d letters, digits, '_', ':' or '-'", truncate(a.GetContactId(), 80), MaxContactIDLen)
 	case !routing.ValidQueueName(a.GetQueue()):
-		return invalid("queue %q is not a queue name", a.GetQueue())
+		return invalid("queue %q is not a queue name", truncate(a.GetQueue(), 80))
 	case !validChannel(a.GetChannel()):
-		return invalid("channel %v is not valid; use VOICE, CHAT, EMAIL, SMS or CALLBACK", a.GetChannel())
+		return invalid("channel %v is not valid; use CHANNEL_VOICE, CHANNEL_CHAT, CHANNEL_EMAIL, CHANNEL_SMS or CHANNEL_CALLBACK", a.GetChannel())
 	case a.GetDirection() != pb.Direction_DIRECTION_UNSPECIFIED && pb.Direction_name[int32(a.GetDirection())] == "":
 		return invalid("direction %v is not valid", a.GetDirection())
 	case len(a.GetCustomerKey()) > MaxCustomerKeyLen:
 		return invalid("customer_key is %d bytes; at most %d", len(a.GetCustomerKey()), MaxCustomerKeyLen)
 	case a.GetPriority() < -MaxPriority || a.GetPriority() > MaxPriority:
 		return invalid("priority %d is out of range; allowed -%d..%d", a.GetPriority(), MaxPriority, MaxPriority)
-	case a.GetCarrier() != "" && !carrierRE.MatchString(a.GetCarrier()):
-		return invalid("carrier %q is not valid: 1-64 letters, digits, '_' or '-'", a.GetCarrier())
+	case a.GetCarrier() != "" && a.GetCarrier() != carrier:
+		return invalid("carrier %q does not match the subject's %q", a.GetCarrier(), carrier)
 	case a.GetLanguage() != "" && !languageRE.MatchString(a.GetLanguage()):
 		return invalid("language %q is not a language tag", a.GetLanguage())
 	case len(a.GetAttributes()) > MaxAttributes:
@@ -90,19 +101,22 @@ func validateArrival(a *pb.ContactArrival, now time.Time) *decodeError {
 	return nil
 }
 
-func validateMedia(queue, contactID string, ev *pb.MediaEvent) *decodeError {
+func validateMedia(carrier, queue, contactID string, ev *pb.MediaEvent) *decodeError {
 	if e := checkVersion(ev.GetSchemaVersion(), "MediaEvent"); e != nil {
+		return e
+	}
+	if e := validCarrier(carrier); e != nil {
 		return e
 	}
 	switch {
 	case !routing.ValidQueueName(queue):
-		return invalid("queue %q in the subject is not a queue name", queue)
+		return invalid("queue %q in the subject is not a queue name", truncate(queue, 80))
 	case !contactIDRE.MatchString(contactID):
-		return invalid("contact id %q in the subject is not valid", contactID)
+		return invalid("contact id %q in the subject is not valid", truncate(contactID, 80))
 	case ev.GetContactId() != "" && ev.GetContactId() != contactID:
 		return invalid("contact_id %q does not match the subject's %q", truncate(ev.GetContactId(), 80), contactID)
 	case ev.GetKind() == pb.MediaKind_MEDIA_KIND_UNSPECIFIED || pb.MediaKind_name[int32(ev.GetKind())] == "":
-		return invalid("kind %v is not valid; use ANSWERED, HUNG_UP, HOLD, RESUME or DTMF", ev.GetKind())
+		return invalid("kind %v is not valid; use MEDIA_KIND_ANSWERED, MEDIA_KIND_HUNG_UP, MEDIA_KIND_HOLD, MEDIA_KIND_RESUME or MEDIA_KIND_DTMF", ev.GetKind())
 	case ev.GetKind() == pb.MediaKind_MEDIA_KIND_DTMF && !dtmfRE.MatchString(ev.GetDigits()):
 		return invalid("digits %q are not DTMF (0-9, *, #, A-D; 1-32)", truncate(ev.GetDigits(), 40))
 	}
@@ -116,7 +130,7 @@ func validateAgentCommand(agentID string, c *pb.AgentCommand) *decodeError {
 	k := c.GetKind()
 	switch {
 	case !routing.ValidAgentID(agentID):
-		return invalid("agent id %q in the subject is not valid", agentID)
+		return invalid("agent id %q in the subject is not valid", truncate(agentID, 80))
 	case c.GetAgentId() != "" && c.GetAgentId() != agentID:
 		return invalid("agent_id %q does not match the subject's %q", truncate(c.GetAgentId(), 80), agentID)
 	case k == pb.AgentCommandKind_AGENT_COMMAND_KIND_UNSPECIFIED || pb.AgentCommandKind_name[int32(k)] == "":

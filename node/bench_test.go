@@ -79,7 +79,7 @@ func newSim(b *testing.B, agents, contacts int) *sim {
 		ack, _ := proto.Marshal(&pb.InstructionAck{InstructionId: in.GetInstructionId()})
 		_ = nc.PublishMsg(&nats.Msg{Subject: m.Reply, Data: ack, Header: pbh})
 		ev, _ := proto.Marshal(&pb.MediaEvent{Kind: pb.MediaKind_MEDIA_KIND_HUNG_UP})
-		_ = nc.PublishMsg(&nats.Msg{Subject: gateway.MediaSubject(in.GetQueue(), in.GetContactId()), Data: ev, Header: pbh})
+		_ = nc.PublishMsg(&nats.Msg{Subject: gateway.MediaSubject("default", in.GetQueue(), in.GetContactId()), Data: ev, Header: pbh})
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -118,7 +118,7 @@ func (s *sim) run(contacts int, interval time.Duration) time.Duration {
 		}
 		data, _ := proto.Marshal(&pb.ContactArrival{ContactId: fmt.Sprintf("c%d", i), Queue: "q", Channel: pb.Channel_CHANNEL_VOICE})
 		atomic.StoreInt64(&s.sentAt[i], time.Now().UnixNano())
-		if err := nc.PublishMsg(&nats.Msg{Subject: gateway.SubjectArrive, Reply: fmt.Sprintf("%s.%d", inbox, i), Data: data, Header: pbh}); err != nil {
+		if err := nc.PublishMsg(&nats.Msg{Subject: gateway.ArriveSubject("default"), Reply: fmt.Sprintf("%s.%d", inbox, i), Data: data, Header: pbh}); err != nil {
 			s.b.Fatal(err)
 		}
 	}

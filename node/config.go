@@ -6,7 +6,9 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"os"
@@ -42,7 +44,7 @@ type Config struct {
 	OutEncoding string `json:"out_encoding"`
 	// Workers per NATS subject.
 	Workers int `json:"workers"`
-	// ShutdownTimeout bounds a graceful stop.
+	// ShutdownTimeout bounds a graceful stop; 0 means no bound.
 	ShutdownTimeout Duration `json:"shutdown_timeout"`
 	// Routing holds queues, agents and tier priorities (protojson).
 	Routing *pb.RoutingConfig `json:"-"`
@@ -193,6 +195,9 @@ func (c *Config) LoadFile(path string) error {
 	if err := dec.Decode(&fc); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrConfig, path, err)
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: %s: content after the configuration object at byte %d; a config file holds one JSON object", ErrConfig, path, dec.InputOffset())
+	}
 	*c = fc.Config
 	if len(fc.Routing) > 0 {
 		rc := &pb.RoutingConfig{}
@@ -273,6 +278,9 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+	}
+	if *f.shards > math.MaxUint32 {
+		return c, bad("-shards", *f.shards, "allowed 1..4096")
 	}
 	if *f.path != "" {
 		if err := c.LoadFile(*f.path); err != nil {

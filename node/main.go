@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -44,7 +45,7 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: levels[cfg.LogLevel]})).With("node", cfg.NodeID)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: levels[strings.ToLower(cfg.LogLevel)]})).With("node", cfg.NodeID)
 	n, err := Start(cfg, rc, log)
 	if err != nil {
 		return err
@@ -54,7 +55,11 @@ func run(ctx context.Context, cfg Config, stdout, stderr io.Writer) error {
 	}
 	<-ctx.Done()
 	log.Info("shutting down")
-	sctx, cancel := context.WithTimeout(context.Background(), time.Duration(cfg.ShutdownTimeout))
+	// shutdown_timeout 0 means no bound.
+	sctx, cancel := context.Background(), context.CancelFunc(func() {})
+	if d := time.Duration(cfg.ShutdownTimeout); d > 0 {
+		sctx, cancel = context.WithTimeout(sctx, d)
+	}
 	defer cancel()
 	if err := n.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
@@ -71,8 +76,8 @@ Try it with the nats CLI (JSON in, JSON out):
   # an agent logs in, ready, and watches for offers
   nats -s %[1]s sub 'tsunagu.v1.agents.agent-1.notices' &
   nats -s %[1]s req tsunagu.v1.agents.agent-1.commands '{"kind":"AGENT_COMMAND_KIND_LOGIN","ready":true}' -H Content-Type:application/json
-  # a carrier hands over a call
-  nats -s %[1]s req tsunagu.v1.contacts.arrive '{"contact_id":"call-1","queue":"support","channel":"CHANNEL_VOICE"}' -H Content-Type:application/json
+  # a carrier (here "pbx") hands over a call
+  nats -s %[1]s req tsunagu.v1.carriers.pbx.arrive '{"contact_id":"call-1","queue":"support","channel":"CHANNEL_VOICE"}' -H Content-Type:application/json
 Notices are protobuf unless the node runs with -out-encoding json. docs/nats-contract.md has the whole contract.
 `, url, n.HTTPAddr(), n.cfg.RoutingSource)
 }

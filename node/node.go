@@ -47,7 +47,7 @@ func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error
 	n = &Node{cfg: cfg, log: log, started: time.Now()}
 	defer func() {
 		if err != nil {
-			n.stop(context.Background())
+			_ = n.stop(context.Background())
 			n = nil
 		}
 	}()
@@ -133,11 +133,15 @@ func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error
 	if err != nil {
 		return n, err
 	}
+	// A single node's state starts empty at every start, so each start is a
+	// new owner term: the start time, which only grows, lets desktops,
+	// carriers and observers tell a restart from a replay.
+	term := uint64(n.started.UnixMilli())
 	for i := uint32(0); i < cfg.Shards; i++ {
 		st := shard.New(i, 0)
 		l := cluster.NewMemoryLog(n.engine.Apply(st), actors.FailResult)
 		n.logs = append(n.logs, l)
-		n.engine.Acquire(i, 1, st, l)
+		n.engine.Acquire(i, term, st, l)
 	}
 	if err = n.gw.Start(n.engine); err != nil {
 		return n, err
@@ -250,16 +254,23 @@ func (n *Node) HTTPAddr() string { return n.httpLn.Addr().String() }
 // with it; the cluster keeps them (see docs/operations.md).
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.ready.Store(false)
-	n.stop(ctx)
-	return ctx.Err()
+	return n.stop(ctx)
 }
 
-func (n *Node) stop(ctx context.Context) {
+// stop stops everything; ctx bounds waiting for HTTP requests in progress,
+// the only step that waits on clients.
+func (n *Node) stop(ctx context.Context) error {
+	var err error
 	if n.httpSrv != nil {
-		_ = n.httpSrv.Shutdown(ctx)
+		if herr := n.httpSrv.Shutdown(ctx); herr != nil {
+			err = fmt.Errorf("http: %w", herr)
+			_ = n.httpSrv.Close()
+		}
 	}
+	// Stop taking requests, let the engine finish what was delivered and
+	// the logs apply what was proposed, then send the last events.
 	if n.gw != nil {
-		n.gw.Stop()
+		n.gw.Drain()
 	}
 	if n.engine != nil {
 		n.engine.Stop()
@@ -269,6 +280,9 @@ func (n *Node) stop(ctx context.Context) {
 	}
 	if n.sys != nil {
 		n.sys.Shutdown()
+	}
+	if n.gw != nil {
+		n.gw.Close()
 	}
 	if n.nc != nil {
 		_ = n.nc.Drain()
@@ -285,4 +299,5 @@ func (n *Node) stop(ctx context.Context) {
 		n.ns.Shutdown()
 		n.ns.WaitForShutdown()
 	}
+	return err
 }

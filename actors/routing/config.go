@@ -131,7 +131,7 @@ type Queue struct {
 
 // Accepts reports whether the queue takes contacts on ch.
 func (q *Queue) Accepts(ch pb.Channel) bool {
-	if ch <= 0 || ch >= 8 {
+	if _, ok := pb.Channel_name[int32(ch)]; !ok || ch == pb.Channel_CHANNEL_UNSPECIFIED {
 		return false
 	}
 	return q.channels == 0 || q.channels&(1<<ch) != 0
@@ -379,7 +379,7 @@ func (v *validator) queue(path string, qc *pb.QueueConfig) *Queue {
 	if q.AverageHandle == 0 {
 		q.AverageHandle = DefaultAverageHandleTime
 	}
-	if t := q.SLTarget; t < 0 || t > 1 {
+	if t := q.SLTarget; !(t >= 0 && t <= 1) { // NaN fails both comparisons
 		v.addf("%s.service_level.target: %v is out of range; allowed 0..1", path, t)
 	}
 	if q.SLThreshold == 0 {

@@ -21,7 +21,9 @@ func (s *State) loggedIn(id string) (*Agent, error) {
 	}
 	a, ok := s.agents[id]
 	if !ok || !a.LoggedIn() {
-		return nil, errorf(ErrUnknownAgent, "agent %q is not logged in", id)
+		// The engine refuses agents that are not configured; here the agent
+		// is known but not working, so the command is out of order.
+		return nil, errorf(ErrIllegalTransition, "agent %q is not logged in", id)
 	}
 	return a, nil
 }

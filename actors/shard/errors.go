@@ -25,7 +25,9 @@ func (e *Error) Is(target error) bool {
 var (
 	// ErrUnknownContact: no contact with that id in this shard.
 	ErrUnknownContact = &Error{Code: pb.ErrorCode_ERROR_CODE_UNKNOWN_CONTACT, Msg: "shard: unknown contact"}
-	// ErrUnknownAgent: no agent with that id in this shard, or not logged in.
+	// ErrUnknownAgent: no agent with that id is configured (the engine's
+	// answer; the state machine says ErrIllegalTransition for an agent that
+	// is not logged in).
 	ErrUnknownAgent = &Error{Code: pb.ErrorCode_ERROR_CODE_UNKNOWN_AGENT, Msg: "shard: unknown agent"}
 	// ErrUnknownOffer: the agent holds no slot with that offer id.
 	ErrUnknownOffer = &Error{Code: pb.ErrorCode_ERROR_CODE_UNKNOWN_OFFER, Msg: "shard: unknown offer"}

@@ -147,8 +147,8 @@ func TestApply_Refused(t *testing.T) {
 		{"login while not ready", onLunch, cmd(sec(now), login("a1", false)), shard.ErrIllegalTransition, []string{`"a1"`}},
 
 		// AgentLogout
-		{"logout of an unknown agent", idle, cmd(sec(now), logout("a9")), shard.ErrUnknownAgent, []string{`"a9"`}},
-		{"logout of an agent already logged out", loggedOut, cmd(sec(now), logout("a1")), shard.ErrUnknownAgent, []string{`"a1"`}},
+		{"logout of an unknown agent", idle, cmd(sec(now), logout("a9")), shard.ErrIllegalTransition, []string{`"a9"`}},
+		{"logout of an agent already logged out", loggedOut, cmd(sec(now), logout("a1")), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"logout with an offer out", offeredO1, cmd(sec(now), logout("a1")), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"logout while busy", acceptedO1, cmd(sec(now), logout("a1")), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"logout in wrap-up", wrappingO1, cmd(sec(now), logout("a1")), shard.ErrIllegalTransition, []string{`"a1"`}},
@@ -160,14 +160,14 @@ func TestApply_Refused(t *testing.T) {
 		{"ready while busy", acceptedO1, cmd(sec(now), ready("a1")), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"ready in wrap-up", wrappingO1, cmd(sec(now), ready("a1")), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"presence offline set directly", idle, cmd(sec(now), &pb.AgentPresenceChange{AgentId: "a1", Presence: offline}), shard.ErrInvalidCommand, []string{`"a1"`}},
-		{"presence of an agent logged out", loggedOut, cmd(sec(now), notReady("a1", "lunch")), shard.ErrUnknownAgent, []string{`"a1"`}},
+		{"presence of an agent logged out", loggedOut, cmd(sec(now), notReady("a1", "lunch")), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"presence without agent id", idle, cmd(sec(now), notReady("", "lunch")), shard.ErrInvalidCommand, []string{"agent_id"}},
 
 		// AgentReserve
 		{"reserve while not ready", onLunch, cmd(sec(now), reserve("a1", "o9", "c9", voice)), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"reserve after a missed offer made the agent not ready", missedO1, cmd(sec(now), reserve("a1", "o9", "c9", voice)), shard.ErrIllegalTransition, []string{`"a1"`}},
-		{"reserve an agent logged out", loggedOut, cmd(sec(now), reserve("a1", "o9", "c9", voice)), shard.ErrUnknownAgent, []string{`"a1"`}},
-		{"reserve an unknown agent", idle, cmd(sec(now), reserve("a9", "o9", "c9", voice)), shard.ErrUnknownAgent, []string{`"a9"`}},
+		{"reserve an agent logged out", loggedOut, cmd(sec(now), reserve("a1", "o9", "c9", voice)), shard.ErrIllegalTransition, []string{`"a1"`}},
+		{"reserve an unknown agent", idle, cmd(sec(now), reserve("a9", "o9", "c9", voice)), shard.ErrIllegalTransition, []string{`"a9"`}},
 		{"reserve a second voice while one is offered", offeredO1, cmd(sec(now), reserve("a1", "o2", "c2", voice)), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"reserve a second voice while busy", acceptedO1, cmd(sec(now), reserve("a1", "o2", "c2", voice)), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"reserve a second voice in voice wrap-up", wrappingO1, cmd(sec(now), reserve("a1", "o2", "c2", voice)), shard.ErrIllegalTransition, []string{`"a1"`}},
@@ -188,7 +188,7 @@ func TestApply_Refused(t *testing.T) {
 		// AgentOfferOutcome
 		{"accept without an offer", idle, cmd(sec(now), accept("a1", "o9")), shard.ErrUnknownOffer, []string{`"a1"`, `"o9"`}},
 		{"accept an offer already rejected", then(offeredO1, cmd(sec(30), reject("a1", "o1"))), cmd(sec(now), accept("a1", "o1")), shard.ErrUnknownOffer, []string{`"a1"`, `"o1"`}},
-		{"accept by an agent logged out", loggedOut, cmd(sec(now), accept("a1", "o1")), shard.ErrUnknownAgent, []string{`"a1"`}},
+		{"accept by an agent logged out", loggedOut, cmd(sec(now), accept("a1", "o1")), shard.ErrIllegalTransition, []string{`"a1"`}},
 		{"accept without offer id", offeredO1, cmd(sec(now), accept("a1", "")), shard.ErrInvalidCommand, []string{"offer_id"}},
 		{"offer outcome without a kind", offeredO1, cmd(sec(now), outcome("a1", "o1", 0)), shard.ErrInvalidCommand, []string{`"a1"`}},
 		{"reject after accepting", acceptedO1, cmd(sec(now), reject("a1", "o1")), shard.ErrIllegalTransition, []string{`"a1"`, `"o1"`}},
@@ -200,7 +200,7 @@ func TestApply_Refused(t *testing.T) {
 		{"contact ended for an unknown offer", acceptedO1, cmd(sec(now), contactEnded("a1", "o9", 0, false)), shard.ErrUnknownOffer, []string{`"a1"`, `"o9"`}},
 		{"contact ended while only offered", offeredO1, cmd(sec(now), contactEnded("a1", "o1", 0, false)), shard.ErrIllegalTransition, []string{`"a1"`, `"o1"`}},
 		{"contact ended without offer id", acceptedO1, cmd(sec(now), contactEnded("a1", "", 0, false)), shard.ErrInvalidCommand, []string{"offer_id"}},
-		{"contact ended for an agent logged out", loggedOut, cmd(sec(now), contactEnded("a1", "o1", 0, false)), shard.ErrUnknownAgent, []string{`"a1"`}},
+		{"contact ended for an agent logged out", loggedOut, cmd(sec(now), contactEnded("a1", "o1", 0, false)), shard.ErrIllegalTransition, []string{`"a1"`}},
 
 		// AgentWrapUpDone
 		{"wrap-up done for an unknown offer", wrappingO1, cmd(sec(now), wrapUpDone("a1", "o9", true)), shard.ErrUnknownOffer, []string{`"a1"`, `"o9"`}},
@@ -208,7 +208,7 @@ func TestApply_Refused(t *testing.T) {
 		{"wrap-up done while offered", offeredO1, cmd(sec(now), wrapUpDone("a1", "o1", false)), shard.ErrIllegalTransition, []string{`"a1"`, `"c1"`}},
 		{"fixed wrap-up ended early by the agent", fixedWrapUp, cmd(sec(now), wrapUpDone("a1", "o1", true)), shard.ErrIllegalTransition, []string{`"c1"`}},
 		{"wrap-up done without offer id", wrappingO1, cmd(sec(now), wrapUpDone("a1", "", true)), shard.ErrInvalidCommand, []string{"offer_id"}},
-		{"wrap-up done for an agent logged out", loggedOut, cmd(sec(now), wrapUpDone("a1", "o1", false)), shard.ErrUnknownAgent, []string{`"a1"`}},
+		{"wrap-up done for an agent logged out", loggedOut, cmd(sec(now), wrapUpDone("a1", "o1", false)), shard.ErrIllegalTransition, []string{`"a1"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

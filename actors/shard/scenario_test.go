@@ -260,7 +260,7 @@ func TestScenario_LogoutAndBack(t *testing.T) {
 		applyNew(t, s, c)
 	}
 	applyNew(t, s, cmd(sec(30), logout("a1")))
-	refuse(t, s, cmd(sec(31), reserve("a1", "o2", "c2", voice)), shard.ErrUnknownAgent, `"a1"`)
+	refuse(t, s, cmd(sec(31), reserve("a1", "o2", "c2", voice)), shard.ErrIllegalTransition, `"a1"`)
 	a := applyNew(t, s, cmd(sec(40), login("a1", true))).Agent
 	if a.Counters.Handled != 1 || a.Version != 7 || a.IdleSince != sec(40) {
 		t.Errorf("back at %d: handled %d version %d idle since %d; want 1, 7, %d", sec(40), a.Counters.Handled, a.Version, a.IdleSince, sec(40))

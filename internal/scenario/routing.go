@@ -69,7 +69,7 @@ func lifecycle(t *testing.T, f Factory) {
 	s := New(t, f, Basic(), Options{})
 	s.Login("alice")
 	r := s.MustArrive("c1", "support", voice)
-	if r.GetPosition() != 1 || r.GetMediaSubject() != "tsunagu.v1.media.support.c1" || r.GetFence() == nil {
+	if r.GetPosition() != 1 || r.GetMediaSubject() != "tsunagu.v1.carriers.default.media.support.c1" || r.GetFence() == nil {
 		t.Fatalf("arrival reply: position %d media subject %q fence %v", r.GetPosition(), r.GetMediaSubject(), r.GetFence())
 	}
 	o := s.Offer("alice")
@@ -529,7 +529,7 @@ func unknownEntities(t *testing.T, f Factory) {
 
 func illegalTransitions(t *testing.T, f Factory) {
 	s := New(t, f, Basic(), Options{})
-	wantCode(t, "ready before login", s.Cmd("alice", pb.AgentCommandKind_AGENT_COMMAND_KIND_READY, "").GetError(), pb.ErrorCode_ERROR_CODE_UNKNOWN_AGENT)
+	wantCode(t, "ready before login", s.Cmd("alice", pb.AgentCommandKind_AGENT_COMMAND_KIND_READY, "").GetError(), pb.ErrorCode_ERROR_CODE_ILLEGAL_TRANSITION)
 	s.Login("alice")
 	wantCode(t, "login twice", s.Cmd("alice", pb.AgentCommandKind_AGENT_COMMAND_KIND_LOGIN, "").GetError(), pb.ErrorCode_ERROR_CODE_ILLEGAL_TRANSITION)
 	wantCode(t, "accept without an offer", s.Cmd("alice", pb.AgentCommandKind_AGENT_COMMAND_KIND_ACCEPT, "c9#1").GetError(), pb.ErrorCode_ERROR_CODE_UNKNOWN_OFFER)

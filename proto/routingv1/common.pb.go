@@ -143,9 +143,11 @@ const (
 	ContactState_CONTACT_STATE_UNSPECIFIED ContactState = 0
 	ContactState_CONTACT_STATE_QUEUED      ContactState = 1
 	ContactState_CONTACT_STATE_RESERVED    ContactState = 2
-	ContactState_CONTACT_STATE_OFFERED     ContactState = 3
-	ContactState_CONTACT_STATE_CONNECTED   ContactState = 4
-	ContactState_CONTACT_STATE_WRAP_UP     ContactState = 5
+	// Not used by contact records: a contact with an offer out is RESERVED,
+	// and the agent's slot says OFFERED.
+	ContactState_CONTACT_STATE_OFFERED   ContactState = 3
+	ContactState_CONTACT_STATE_CONNECTED ContactState = 4
+	ContactState_CONTACT_STATE_WRAP_UP   ContactState = 5
 	// Terminal states.
 	ContactState_CONTACT_STATE_DONE      ContactState = 6
 	ContactState_CONTACT_STATE_ABANDONED ContactState = 7

@@ -749,8 +749,8 @@ func (x *BlockingRules) GetBlocks() []*ChannelBlock {
 
 type AgentProfile struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// Id: letters, digits, '-', '_' and '@'-free; at most 64 characters; it
-	// appears in NATS subjects.
+	// Id: letters, digits, '-' and '_'; at most 64 characters; it appears in
+	// NATS subjects.
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Site (failure domain) the agent works at.
 	Site string `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`

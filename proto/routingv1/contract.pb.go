@@ -207,7 +207,8 @@ const (
 	NoticeKind_NOTICE_KIND_OFFER_EXPIRED NoticeKind = 3
 	// The agent's state changed (e.g. wrap-up started or ended).
 	NoticeKind_NOTICE_KIND_STATE NoticeKind = 4
-	// A media event on a contact the agent holds (hold, resume, DTMF).
+	// A media event on a contact the agent holds (answered, hold, resume,
+	// DTMF).
 	NoticeKind_NOTICE_KIND_MEDIA NoticeKind = 5
 )
 
@@ -259,8 +260,8 @@ func (NoticeKind) EnumDescriptor() ([]byte, []int) {
 }
 
 // ContactArrival: a carrier hands tsunagu a contact.
-// Subject tsunagu.v1.contacts.arrive, request/reply. Idempotent on
-// contact_id: a retry is answered like the first request.
+// Subject tsunagu.v1.carriers.<carrier>.arrive, request/reply. Idempotent
+// on contact_id: a retry is answered like the first request.
 type ContactArrival struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SchemaVersion uint32                 `protobuf:"varint,1,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
@@ -278,8 +279,10 @@ type ContactArrival struct {
 	Priority int32 `protobuf:"varint,9,opt,name=priority,proto3" json:"priority,omitempty"`
 	// When the caller started waiting, if earlier than now (wait credit).
 	WaitingSince *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=waiting_since,json=waitingSince,proto3" json:"waiting_since,omitempty"`
-	// Carrier id: routing instructions go to
-	// tsunagu.v1.carriers.<carrier>.instructions. Default "default".
+	// Optional: the carrier is the one in the subject; when set it must be
+	// the same. Routing instructions go to
+	// tsunagu.v1.carriers.<carrier>.instructions and media events come from
+	// tsunagu.v1.carriers.<carrier>.media.<queue>.<contact_id>.
 	Carrier string `protobuf:"bytes,11,opt,name=carrier,proto3" json:"carrier,omitempty"`
 	// Language the customer needs, e.g. "fr"; overrides the customer context.
 	Language      string `protobuf:"bytes,12,opt,name=language,proto3" json:"language,omitempty"`
@@ -522,8 +525,9 @@ func (x *ArrivalReply) GetState() ContactState {
 }
 
 // MediaEvent: carrier media signalling for one contact.
-// Subject tsunagu.v1.media.<queue>.<contact_id>; publish, or request to get
-// a MediaEventReply.
+// Subject tsunagu.v1.carriers.<carrier>.media.<queue>.<contact_id>; publish,
+// or request to get a MediaEventReply. Only the carrier that handed the
+// contact over may signal it.
 type MediaEvent struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	SchemaVersion uint32                 `protobuf:"varint,1,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
@@ -1832,6 +1836,7 @@ type EventBatch struct {
 	Term          uint64                 `protobuf:"varint,2,opt,name=term,proto3" json:"term,omitempty"`
 	Seq           uint64                 `protobuf:"varint,3,opt,name=seq,proto3" json:"seq,omitempty"`
 	Events        []*Event               `protobuf:"bytes,4,rep,name=events,proto3" json:"events,omitempty"`
+	SchemaVersion uint32                 `protobuf:"varint,5,opt,name=schema_version,json=schemaVersion,proto3" json:"schema_version,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1892,6 +1897,13 @@ func (x *EventBatch) GetEvents() []*Event {
 		return x.Events
 	}
 	return nil
+}
+
+func (x *EventBatch) GetSchemaVersion() uint32 {
+	if x != nil {
+		return x.SchemaVersion
+	}
+	return 0
 }
 
 // QueueStatusRequest: subject tsunagu.v1.queues.<queue>.status,
@@ -2223,13 +2235,14 @@ const file_routingv1_contract_proto_rawDesc = "" +
 	"\aarrived\x18\x06 \x01(\x04R\aarrived\x12\x16\n" +
 	"\x06routed\x18\a \x01(\x04R\x06routed\x12\x1c\n" +
 	"\tabandoned\x18\b \x01(\x04R\tabandoned\x12#\n" +
-	"\rservice_level\x18\t \x01(\x01R\fserviceLevel\"{\n" +
+	"\rservice_level\x18\t \x01(\x01R\fserviceLevel\"\xa2\x01\n" +
 	"\n" +
 	"EventBatch\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x12\n" +
 	"\x04term\x18\x02 \x01(\x04R\x04term\x12\x10\n" +
 	"\x03seq\x18\x03 \x01(\x04R\x03seq\x121\n" +
-	"\x06events\x18\x04 \x03(\v2\x19.tsunagu.routing.v1.EventR\x06events\";\n" +
+	"\x06events\x18\x04 \x03(\v2\x19.tsunagu.routing.v1.EventR\x06events\x12%\n" +
+	"\x0eschema_version\x18\x05 \x01(\rR\rschemaVersion\";\n" +
 	"\x12QueueStatusRequest\x12%\n" +
 	"\x0eschema_version\x18\x01 \x01(\rR\rschemaVersion\"\x91\x03\n" +
 	"\x10QueueStatusReply\x12/\n" +
