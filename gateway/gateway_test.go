@@ -1279,18 +1279,6 @@ func TestGateway_StopPublishesEventsOfRequestsInFlight(t *testing.T) {
 	}
 }
 
-// waitFor polls cond until it holds or timeout passes.
-func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return true
-}
-
 // An empty QueueGroup would make plain subscriptions: with Workers > 1 every
 // request would reach the engine once per worker. Validate refuses it.
 func TestGateway_EmptyQueueGroupRefused(t *testing.T) {

@@ -20,6 +20,10 @@ type Agent struct {
 
 	base     [shard.NumChannels]uint32
 	inflight []inflight
+	// capacity is the agent's total slots; occupancy is Occupancy with the
+	// holds in flight counted in, for least-occupied ordering.
+	capacity  uint32
+	occupancy uint32
 
 	minStep     int
 	mask        uint64
@@ -51,6 +55,10 @@ const inflightTTL = int64(10e9)
 // agent's blocking rules for each.
 func (a *Agent) recompute() {
 	a.Free = a.base
+	a.occupancy = a.Occupancy
+	if a.capacity > 0 {
+		a.occupancy = min(1000, a.Occupancy+uint32(len(a.inflight))*1000/a.capacity)
+	}
 	if len(a.inflight) == 0 {
 		return
 	}
@@ -160,8 +168,8 @@ func (q *Queue) agentBefore(a, b *Agent) bool {
 			return a.lastOffered < b.lastOffered
 		}
 	case pb.Strategy_STRATEGY_LEAST_OCCUPIED:
-		if a.Occupancy != b.Occupancy {
-			return a.Occupancy < b.Occupancy
+		if a.occupancy != b.occupancy {
+			return a.occupancy < b.occupancy
 		}
 	}
 	if a.IdleSince != b.IdleSince {

@@ -295,9 +295,13 @@ func (q *Queue) SetAgent(st Status, now int64) bool {
 		}
 	}
 	a.inflight = keep
-	a.recompute()
 	a.IdleSince = st.IdleSince
 	a.Occupancy = st.Occupancy
+	a.capacity = 0
+	for _, c := range shard.Capacity(a.Profile) {
+		a.capacity += c
+	}
+	a.recompute()
 	a.Version = st.Version
 	a.Shard = st.Shard
 	a.soliciting = st.Soliciting
@@ -467,10 +471,16 @@ func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
 		if !ok || a.soliciting {
 			continue
 		}
+		// An agent's preferred contacts go in priority, then arrival order
+		// (the list is in the order they were added).
+		var best *Waiting
 		for _, w := range list {
-			if q.eligible(a, w, q.stepOf(w, now)) && !w.avoids(id, now) {
-				return w, a, true
+			if q.eligible(a, w, q.stepOf(w, now)) && !w.avoids(id, now) && q.ahead(w, best, now) {
+				best = w
 			}
+		}
+		if best != nil {
+			return best, a, true
 		}
 	}
 	var bestW *Waiting
@@ -569,17 +579,30 @@ func (q *Queue) BestContact(id string, now int64) (*Waiting, bool) {
 // step, a preferred-agent window closing — or 0 if none.
 func (q *Queue) NextWake(now int64) int64 {
 	wake := int64(math.MaxInt64)
+	// Look at every contact matching would look at: each line's head, the
+	// contacts behind heads that avoid someone, every contact of the slow
+	// class, and contacts in a preferred-agent window, which reach widening
+	// steps too.
+	stepWake := func(w *Waiting) {
+		if next := q.cfg.NextStepAfter(q.stepOf(w, now)); next >= 0 {
+			if t := w.ArrivedAt + int64(next); t < wake {
+				wake = t
+			}
+		}
+	}
 	for _, l := range q.lines {
-		h := l.peek()
-		if h == nil {
+		if l.key.class == slowClass {
+			l.each(func(w *Waiting) bool { stepWake(w); return true })
 			continue
 		}
-		next := q.cfg.NextStepAfter(q.stepOf(h, now))
-		if next < 0 {
-			continue
-		}
-		if t := h.ArrivedAt + int64(next); t < wake {
-			wake = t
+		l.walk(func(w *Waiting) bool {
+			stepWake(w)
+			return w.avoiding(now)
+		})
+	}
+	for _, list := range q.pref {
+		for _, w := range list {
+			stepWake(w)
 		}
 	}
 	for len(q.prefExpiry) > 0 && q.prefExpiry[0].removed {
