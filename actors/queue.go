@@ -160,6 +160,16 @@ func (m *queueMachine) arrival(now int64, a arrival, fx *effects) {
 		return
 	}
 	if c, ok := m.lookup(id); ok {
+		carrier := req.GetCarrier()
+		if carrier == "" {
+			carrier = DefaultCarrier
+		}
+		if c.Arrival.GetCarrier() != carrier {
+			// Say nothing about the other carrier's contact.
+			base.Error = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_CONFLICT, Message: fmt.Sprintf("contact id %q is in use by another carrier; contact ids must be unique across carriers (prefix them with yours)", id)}
+			reply(base)
+			return
+		}
 		if c.Queue() != m.name || c.Arrival.GetChannel() != req.GetChannel() {
 			base.Error = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_CONFLICT, Message: fmt.Sprintf("contact %q already exists in queue %q on %s", id, c.Queue(), channelName(c.Arrival.GetChannel()))}
 			reply(base)

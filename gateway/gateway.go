@@ -375,8 +375,15 @@ func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func
 		return
 	}
 	msg := &nats.Msg{Subject: InstructionSubject(carrier), Data: data, Header: header(g.cfg.Encoding)}
+	// The engine resends with a growing interval; each attempt waits for its
+	// ack as long, so a slow carrier's ack is not dropped as late.
+	timeout := g.cfg.InstructionTimeout
+	for i := uint32(1); i < in.GetAttempt() && timeout < 30*time.Second; i++ {
+		timeout *= 2
+	}
+	timeout = min(timeout, 30*time.Second)
 	go func() {
-		resp, err := g.nc.RequestMsg(msg, g.cfg.InstructionTimeout)
+		resp, err := g.nc.RequestMsg(msg, timeout)
 		if err != nil {
 			g.metrics.InstructionErrors.Add(1)
 			acked(nil, err)
@@ -396,7 +403,11 @@ func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func
 		if id := ack.GetInstructionId(); id != in.GetInstructionId() {
 			g.metrics.InstructionErrors.Add(1)
 			err := fmt.Errorf("%w: got %q, sent %q", ErrAckMismatch, clean(id, maxEcho), in.GetInstructionId())
-			g.log.Warn("carrier acknowledged another instruction; it will be resent", "carrier", carrier, "err", err)
+			what := "carrier acknowledged another instruction; it will be resent"
+			if id == "" {
+				what = "carrier's ack names no instruction_id; it will be resent"
+			}
+			g.log.Warn(what, "carrier", carrier, "err", err)
 			acked(nil, err)
 			return
 		}

@@ -130,7 +130,14 @@ func asClientError(err error, target **client.Error) bool {
 }
 
 func (d *natsDriver) Arrive(t testing.TB, a *pb.ContactArrival) *pb.ArrivalReply {
-	r, err := d.c.Arrive(context.Background(), a)
+	c := d.c
+	if a.GetCarrier() != "" {
+		// The carrier is the subject's: send as that carrier.
+		as := *d.c
+		as.Carrier = a.GetCarrier()
+		c = &as
+	}
+	r, err := c.Arrive(context.Background(), a)
 	return must(t, r, err)
 }
 

@@ -76,7 +76,8 @@ Try it with the nats CLI (JSON in, JSON out):
   # an agent logs in, ready, and watches for offers
   nats -s %[1]s sub 'tsunagu.v1.agents.agent-1.notices' &
   nats -s %[1]s req tsunagu.v1.agents.agent-1.commands '{"kind":"AGENT_COMMAND_KIND_LOGIN","ready":true}' -H Content-Type:application/json
-  # a carrier (here "pbx") hands over a call
+  # a carrier (here "pbx") hands over a call; its routing instructions come
+  # on tsunagu.v1.carriers.pbx.instructions
   nats -s %[1]s req tsunagu.v1.carriers.pbx.arrive '{"contact_id":"call-1","queue":"support","channel":"CHANNEL_VOICE"}' -H Content-Type:application/json
 Notices are protobuf unless the node runs with -out-encoding json. docs/nats-contract.md has the whole contract.
 `, url, n.HTTPAddr(), n.cfg.RoutingSource)

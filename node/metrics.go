@@ -28,7 +28,7 @@ func (n *Node) metrics(w http.ResponseWriter, _ *http.Request) {
 	counter("tsunagu_nats_refused_total", "Requests refused as malformed, oversized, of an unknown version or out of range.", gm.Refused.Load())
 	counter("tsunagu_agent_notices_total", "Notices published to agent desktops.", gm.Notices.Load())
 	counter("tsunagu_instructions_total", "Routing instructions sent to carriers (attempts).", gm.Instructions.Load())
-	counter("tsunagu_instruction_errors_total", "Routing instructions not acknowledged in time.", gm.InstructionErrors.Load())
+	counter("tsunagu_instruction_errors_total", "Routing instruction attempts not acknowledged: no ack in time, or an unreadable or mismatched ack.", gm.InstructionErrors.Load())
 	counter("tsunagu_events_total", "Committed events published.", gm.Events.Load())
 	counter("tsunagu_publish_errors_total", "Publishes that failed.", gm.PublishErrors.Load())
 	var ms runtime.MemStats

@@ -139,6 +139,7 @@ func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error
 	term := uint64(n.started.UnixMilli())
 	for i := uint32(0); i < cfg.Shards; i++ {
 		st := shard.New(i, 0)
+		st.StartSeqAt(term << 20) // room for a million contacts per millisecond of uptime
 		l := cluster.NewMemoryLog(n.engine.Apply(st), actors.FailResult)
 		n.logs = append(n.logs, l)
 		n.engine.Acquire(i, term, st, l)

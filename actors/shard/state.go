@@ -63,6 +63,17 @@ func New(shard uint32, retention int64) *State {
 	}
 }
 
+// StartSeqAt makes an empty state number its contacts from first. A state
+// that is not replicated (a single node's) starts at a value that grows with
+// every start, so offer ids, which embed the sequence, never repeat.
+func (s *State) StartSeqAt(first uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.contacts) == 0 && s.nextSeq <= 1 && first > 0 {
+		s.nextSeq = first
+	}
+}
+
 // Shard returns the shard number.
 func (s *State) Shard() uint32 { return s.shard }
 

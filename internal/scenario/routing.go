@@ -583,6 +583,11 @@ func repeatedArrival(t *testing.T, f Factory) {
 		t.Fatalf("retry after routing answered %v", r)
 	}
 	wantCode(t, "same id on another channel", s.Arrive("c1", "support", chat).GetError(), pb.ErrorCode_ERROR_CODE_CONFLICT)
+	other := s.Arrive("c1", "support", voice, func(a *pb.ContactArrival) { a.Carrier = "other-carrier" })
+	wantCode(t, "same id from another carrier", other.GetError(), pb.ErrorCode_ERROR_CODE_CONFLICT)
+	if other.GetMediaSubject() != "" || other.GetState() != pb.ContactState_CONTACT_STATE_UNSPECIFIED {
+		t.Fatalf("a refusal told another carrier about the contact: %v", other)
+	}
 }
 
 // eventStream: observers see contact, agent and queue state changes.
