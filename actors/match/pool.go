@@ -178,16 +178,23 @@ func (q *Queue) agentBefore(a, b *Agent) bool {
 	return a.ID < b.ID
 }
 
+// poolFor returns the pool for key, making it active. Emptied pools stay
+// in poolIdx for reuse (an agent freeing and going busy would otherwise
+// allocate one each time); only active pools are iterated.
 func (q *Queue) poolFor(key poolKey) *pool {
-	if p, ok := q.poolIdx[key]; ok {
-		return p
+	p, ok := q.poolIdx[key]
+	if !ok {
+		p = &pool{key: key, index: -1}
+		q.poolIdx[key] = p
 	}
-	p := &pool{key: key, index: len(q.pools[key.channel])}
-	q.pools[key.channel] = append(q.pools[key.channel], p)
-	q.poolIdx[key] = p
+	if p.index < 0 {
+		p.index = len(q.pools[key.channel])
+		q.pools[key.channel] = append(q.pools[key.channel], p)
+	}
 	return p
 }
 
+// dropPool takes an emptied pool out of the active list.
 func (q *Queue) dropPool(p *pool) {
 	list := q.pools[p.key.channel]
 	last := len(list) - 1
@@ -195,7 +202,7 @@ func (q *Queue) dropPool(p *pool) {
 	list[p.index].index = p.index
 	list[last] = nil
 	q.pools[p.key.channel] = list[:last]
-	delete(q.poolIdx, p.key)
+	p.index = -1
 }
 
 // place puts a into the pools of every channel it has free capacity on,

@@ -2,6 +2,7 @@ package match
 
 import (
 	"math"
+	"slices"
 	"time"
 
 	"github.com/tsunagu/tsunagu/actors/routing"
@@ -19,8 +20,7 @@ type Queue struct {
 	all *routing.Config
 	cfg *routing.Queue
 
-	classes  []routing.Requirements
-	classIdx map[string]int
+	classes []routing.Requirements
 
 	lines   []*line
 	lineIdx map[lineKey]*line
@@ -49,7 +49,6 @@ func New(all *routing.Config, q *routing.Queue) *Queue {
 		all:         all,
 		cfg:         q,
 		classes:     []routing.Requirements{nil},
-		classIdx:    map[string]int{"": 0},
 		lineIdx:     make(map[lineKey]*line),
 		waiting:     make(map[string]*Waiting),
 		perPriority: make(map[int32]int),
@@ -217,16 +216,17 @@ func (q *Queue) dropLine(l *line) {
 // classOf returns the class of a set of extra requirements, creating it
 // (and updating every agent's mask) the first time it is seen.
 func (q *Queue) classOf(extras routing.Requirements) int {
-	key := extras.Key()
-	if c, ok := q.classIdx[key]; ok {
-		return c
+	// Classes are few: comparing beats building a key on every arrival.
+	for c, reqs := range q.classes {
+		if slices.Equal(reqs, extras) {
+			return c
+		}
 	}
 	if len(q.classes) >= slowClass {
 		return slowClass
 	}
 	c := len(q.classes)
 	q.classes = append(q.classes, extras)
-	q.classIdx[key] = c
 	for _, a := range q.agents {
 		if extras.MetBy(a.Profile.GetSkills()) {
 			a.mask |= 1 << c

@@ -666,8 +666,12 @@ func TestSetAgent(t *testing.T) {
 	h.q.SetAgent(Status{ID: "b", Profile: p, Free: free(voice, 1), Version: 1}, at(5))
 	h.q.RemoveAgent("b")
 	h.q.RemoveAgent("b")
-	if h.q.Agents() != 0 || h.q.AvailableAgents() != 0 || len(h.q.poolIdx) != 0 {
-		t.Errorf("after RemoveAgent: agents %d available %d pools %d", h.q.Agents(), h.q.AvailableAgents(), len(h.q.poolIdx))
+	active := 0
+	for _, pools := range h.q.pools {
+		active += len(pools)
+	}
+	if h.q.Agents() != 0 || h.q.AvailableAgents() != 0 || active != 0 {
+		t.Errorf("after RemoveAgent: agents %d available %d active pools %d", h.q.Agents(), h.q.AvailableAgents(), active)
 	}
 	if !h.q.SetAgent(Status{ID: "b", Profile: p, Free: free(voice, 1), Version: 1}, at(6)) {
 		t.Errorf("status after RemoveAgent refused")
