@@ -40,6 +40,13 @@ type agentMachine struct {
 	// seen is, per queue, the highest hold sequence answered (granted or
 	// declined); statuses report it so queues count only holds in flight.
 	seen map[string]uint64
+	// told is what each queue last heard from a plain status.
+	told map[string]told
+}
+
+type told struct {
+	free [shard.NumChannels]uint32
+	seen uint64
 }
 
 type pendingOutcome struct {
@@ -77,6 +84,7 @@ func newAgentMachine(id string, shardID uint32, fence *pb.Fence, e *env) *agentM
 		finished:  make(map[string]pendingFinished),
 		lastSlots: make(map[string]target),
 		seen:      make(map[string]uint64),
+		told:      make(map[string]told),
 	}
 	if p, ok := e.cfg.Agents[id]; ok {
 		m.queues = e.cfg.QueuesFor(p)
@@ -192,9 +200,10 @@ func (m *agentMachine) retried(c agentCommand, how pb.FinishedHow, applies bool,
 func (m *agentMachine) committed(now int64, c committed, fx *effects) {
 	notices := len(fx.notices)
 	m.step2(now, c, fx)
-	// Every change of the agent's state reaches the desktop: when the step
-	// sent no notice of its own (offer, withdrawal, expiry), a STATE one.
-	if c.res.Err == nil && !c.res.Duplicate && c.res.HasAgent && len(fx.notices) == notices {
+	// Changes the desktop did not ask for reach it as notices: when the step
+	// sent none of its own (offer, withdrawal, expiry), a STATE one. A
+	// desktop's own command gets the new state in its reply instead.
+	if _, asked := c.tag.(tagCommand); !asked && c.res.Err == nil && !c.res.Duplicate && c.res.HasAgent && len(fx.notices) == notices {
 		m.stateNotice(fx)
 	}
 }
@@ -370,6 +379,7 @@ func (m *agentMachine) replyReserve(fx *effects, r *pb.ReserveRequest, granted b
 // really stands, so its view is corrected at once.
 func (m *agentMachine) decline(fx *effects, r *pb.ReserveRequest, reason string) {
 	m.replyReserve(fx, r, false, reason)
+	delete(m.told, r.GetQueue())
 	fx.send(m.queueTarget(r.GetQueue()), m.status(r.GetQueue(), 0))
 }
 
@@ -614,11 +624,25 @@ func (m *agentMachine) afterChange(now int64, fx *effects) {
 	// matching gives the agent the best contact it can serve, so a plain
 	// status does what a round would, with two messages fewer.
 	if !free || len(m.queues) <= 1 {
+		var capacity [shard.NumChannels]uint32
+		if m.hasRec {
+			capacity = m.rec.Free()
+		}
 		for _, q := range m.queues {
+			// An unavailable agent whose queue already knows it (same free
+			// capacity, same holds answered) has nothing to tell it: after
+			// an accept, say.
+			was, ok := m.told[q.Queue.Name]
+			now := told{free: capacity, seen: m.seen[q.Queue.Name]}
+			if !free && ok && was == now {
+				continue
+			}
+			m.told[q.Queue.Name] = now
 			fx.send(m.queueTarget(q.Queue.Name), m.status(q.Queue.Name, 0))
 		}
 		return
 	}
+	clear(m.told)
 	m.round++
 	m.roundOpen = true
 	for _, q := range m.queues {

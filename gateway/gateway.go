@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -105,6 +106,13 @@ type Gateway struct {
 	subs    []*nats.Subscription
 	metrics Metrics
 
+	// Routing instructions waiting for their carrier's ack, by reply token.
+	instrMu    sync.Mutex
+	instr      map[string]*pendingInstr
+	instrSeq   atomic.Uint64
+	instrInbox string
+	replySub   *nats.Subscription
+
 	evMu sync.Mutex
 	ev   map[uint32]*eventBuf
 	// ready are batches cut when a shard's term changed under them.
@@ -144,6 +152,7 @@ func New(cfg Config) (*Gateway, error) {
 		nc:     cfg.Conn,
 		log:    cfg.Logger,
 		ev:     make(map[uint32]*eventBuf),
+		instr:  make(map[string]*pendingInstr),
 		evKick: make(chan struct{}, 1),
 		evStop: make(chan struct{}),
 		evDone: make(chan struct{}),
@@ -180,6 +189,19 @@ func (g *Gateway) Start(e Engine) error {
 			g.subs = append(g.subs, sub)
 		}
 	}
+	// An inbox of our own: nats.go's request mux owns the prefix of
+	// NewRespInbox, and a wildcard over it would take its replies too.
+	g.instrInbox = nats.NewInbox()
+	sub, err := g.nc.Subscribe(g.instrInbox+".*", g.onInstructionReply)
+	if err != nil {
+		g.unsubscribe()
+		return fmt.Errorf("gateway: subscribe to instruction replies: %w", err)
+	}
+	if err := sub.SetPendingLimits(1<<20, 1<<30); err != nil {
+		g.unsubscribe()
+		return fmt.Errorf("gateway: pending limits on instruction replies: %w", err)
+	}
+	g.replySub = sub
 	g.started.Store(true)
 	go g.flushEvents()
 	return g.nc.Flush()
@@ -221,6 +243,9 @@ func (g *Gateway) Close() {
 	}
 	close(g.evStop)
 	<-g.evDone
+	if g.replySub != nil {
+		_ = g.replySub.Unsubscribe()
+	}
 }
 
 // Stop is Drain then Close.
@@ -366,7 +391,9 @@ func (g *Gateway) Notify(agentID string, n *pb.AgentNotice) {
 var ErrAckMismatch = errors.New("gateway: ack names another instruction")
 
 // Instruct sends a routing instruction as a request and reports the
-// carrier's ack (or the error) to acked, from another goroutine.
+// carrier's ack (or the error) to acked, from another goroutine. Replies
+// come to one subscription of the gateway and are matched by token, so an
+// instruction costs no goroutine while it waits.
 func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func(*pb.InstructionAck, error)) {
 	g.metrics.Instructions.Add(1)
 	data, err := encode(in, g.cfg.Encoding)
@@ -374,7 +401,6 @@ func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func
 		acked(nil, err)
 		return
 	}
-	msg := &nats.Msg{Subject: InstructionSubject(carrier), Data: data, Header: header(g.cfg.Encoding)}
 	// The engine resends with a growing interval; each attempt waits for its
 	// ack as long, so a slow carrier's ack is not dropped as late.
 	timeout := g.cfg.InstructionTimeout
@@ -382,37 +408,82 @@ func (g *Gateway) Instruct(carrier string, in *pb.RoutingInstruction, acked func
 		timeout *= 2
 	}
 	timeout = min(timeout, 30*time.Second)
-	go func() {
-		resp, err := g.nc.RequestMsg(msg, timeout)
-		if err != nil {
-			g.metrics.InstructionErrors.Add(1)
-			acked(nil, err)
-			return
+	token := strconv.FormatUint(g.instrSeq.Add(1), 36)
+	g.instrMu.Lock()
+	g.instr[token] = &pendingInstr{in: in, carrier: carrier, acked: acked, deadline: time.Now().Add(timeout)}
+	g.instrMu.Unlock()
+	msg := &nats.Msg{Subject: InstructionSubject(carrier), Reply: g.instrInbox + "." + token, Data: data, Header: header(g.cfg.Encoding)}
+	if err := g.nc.PublishMsg(msg); err != nil {
+		g.instrMu.Lock()
+		delete(g.instr, token)
+		g.instrMu.Unlock()
+		g.metrics.InstructionErrors.Add(1)
+		acked(nil, err)
+	}
+}
+
+type pendingInstr struct {
+	in       *pb.RoutingInstruction
+	carrier  string
+	acked    func(*pb.InstructionAck, error)
+	deadline time.Time
+}
+
+// onInstructionReply matches a carrier's reply to its instruction.
+func (g *Gateway) onInstructionReply(m *nats.Msg) {
+	token := m.Subject[strings.LastIndexByte(m.Subject, '.')+1:]
+	g.instrMu.Lock()
+	p, ok := g.instr[token]
+	delete(g.instr, token)
+	g.instrMu.Unlock()
+	if !ok {
+		return // answered after its deadline: the instruction was resent
+	}
+	if m.Header.Get("Status") == "503" {
+		g.metrics.InstructionErrors.Add(1)
+		p.acked(nil, nats.ErrNoResponders)
+		return
+	}
+	ack := &pb.InstructionAck{}
+	e := decode(m.Data, encodingOf(m.Header, m.Data), g.cfg.MaxPayload, "InstructionAck", ack)
+	if e == nil {
+		e = checkVersion(ack.GetSchemaVersion(), "InstructionAck")
+	}
+	if e != nil {
+		g.metrics.InstructionErrors.Add(1)
+		g.log.Warn("carrier answered an instruction with an unreadable ack; it will be resent", "carrier", p.carrier, "instruction_id", p.in.GetInstructionId(), "err", e)
+		p.acked(nil, e)
+		return
+	}
+	if id := ack.GetInstructionId(); id != p.in.GetInstructionId() {
+		g.metrics.InstructionErrors.Add(1)
+		err := fmt.Errorf("%w: got %q, sent %q", ErrAckMismatch, clean(id, maxEcho), p.in.GetInstructionId())
+		what := "carrier acknowledged another instruction; it will be resent"
+		if id == "" {
+			what = "carrier's ack names no instruction_id; it will be resent"
 		}
-		ack := &pb.InstructionAck{}
-		e := decode(resp.Data, encodingOf(resp.Header, resp.Data), g.cfg.MaxPayload, "InstructionAck", ack)
-		if e == nil {
-			e = checkVersion(ack.GetSchemaVersion(), "InstructionAck")
+		g.log.Warn(what, "carrier", p.carrier, "err", err)
+		p.acked(nil, err)
+		return
+	}
+	p.acked(ack, nil)
+}
+
+// expireInstructions reports instructions whose ack did not come in time.
+func (g *Gateway) expireInstructions(now time.Time) {
+	var late []*pendingInstr
+	g.instrMu.Lock()
+	for token, p := range g.instr {
+		if now.After(p.deadline) {
+			late = append(late, p)
+			delete(g.instr, token)
 		}
-		if e != nil {
-			g.metrics.InstructionErrors.Add(1)
-			g.log.Warn("carrier answered an instruction with an unreadable ack; it will be resent", "carrier", carrier, "instruction_id", in.GetInstructionId(), "err", e)
-			acked(nil, e)
-			return
-		}
-		if id := ack.GetInstructionId(); id != in.GetInstructionId() {
-			g.metrics.InstructionErrors.Add(1)
-			err := fmt.Errorf("%w: got %q, sent %q", ErrAckMismatch, clean(id, maxEcho), in.GetInstructionId())
-			what := "carrier acknowledged another instruction; it will be resent"
-			if id == "" {
-				what = "carrier's ack names no instruction_id; it will be resent"
-			}
-			g.log.Warn(what, "carrier", carrier, "err", err)
-			acked(nil, err)
-			return
-		}
-		acked(ack, nil)
-	}()
+	}
+	g.instrMu.Unlock()
+	for _, p := range late {
+		g.metrics.InstructionErrors.Add(1)
+		p.acked(nil, nats.ErrTimeout)
+	}
 }
 
 // Events buffers committed events of a shard for the next batch. It is
@@ -456,10 +527,15 @@ func (g *Gateway) flushEvents() {
 	defer close(g.evDone)
 	t := time.NewTicker(g.cfg.EventFlush)
 	defer t.Stop()
+	expire := time.NewTicker(250 * time.Millisecond)
+	defer expire.Stop()
 	for {
 		select {
 		case <-t.C:
 		case <-g.evKick:
+		case now := <-expire.C:
+			g.expireInstructions(now)
+			continue
 		case <-g.evStop:
 			g.flushOnce()
 			return
