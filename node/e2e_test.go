@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"io"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -203,4 +205,44 @@ func TestE2E_RedisCustomerContext(t *testing.T) {
 	t.Run("LastAgentPreferredThenAnyone", func(t *testing.T) {
 		scenario.LastAgentThenAnyone(t, natsFactory(gateway.Protobuf), seed(t))
 	})
+}
+
+// Redis down: contacts are still routed, without personalisation; the
+// fallback is logged and counted in /metrics.
+func TestE2E_RedisDownRoutesWithoutPersonalisation(t *testing.T) {
+	srv := redistest.StartServer(t)
+	srv.Stop()
+	cfg := testConfig(t, scenario.Basic())
+	cfg.RedisURL = srv.URL()
+	var logs syncBuffer
+	rc, err := cfg.Validate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := Start(cfg, rc, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelWarn})))
+	if err != nil {
+		t.Fatalf("start with Redis down: %v", err)
+	}
+	t.Cleanup(func() { _ = n.Shutdown(context.Background()) })
+	s := &scenario.S{T: t, D: newNATSDriver(t, n, gateway.Protobuf)}
+	s.Login("alice")
+	s.MustArrive("c1", "support", pb.Channel_CHANNEL_VOICE, func(a *pb.ContactArrival) { a.CustomerKey = "+8190" })
+	if o := s.Offer("alice"); o.GetContactId() != "c1" {
+		t.Fatalf("offer %v", o)
+	}
+	resp, err := http.Get("http://" + n.HTTPAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(body), "tsunagu_customer_context_fallbacks_total 1\n") {
+		t.Errorf("metrics do not count the fallback:\n%s", body)
+	}
+	scenario.WaitFor(t, "the fallback logged", func() bool {
+		return strings.Contains(logs.String(), "customer context unavailable; routing without personalisation")
+	})
+	if strings.Contains(logs.String(), "+8190") {
+		t.Errorf("the log carries the customer key (personal data):\n%s", logs.String())
+	}
 }
