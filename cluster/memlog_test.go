@@ -66,11 +66,11 @@ func TestMemoryLog_AppliesOnceInProposalOrder(t *testing.T) {
 		}(p)
 	}
 	wg.Wait()
-	waitDone := func() bool { mu.Lock(); defer mu.Unlock(); return len(done) == proposers*each }
+	count := func() int { mu.Lock(); defer mu.Unlock(); return len(done) }
 	deadline := time.Now().Add(10 * time.Second)
-	for !waitDone() {
+	for n := count(); n < proposers*each; n = count() {
 		if time.Now().After(deadline) {
-			t.Fatalf("done called for %d of %d proposals", len(done), proposers*each)
+			t.Fatalf("done called for %d of %d proposals", n, proposers*each)
 		}
 		time.Sleep(time.Millisecond)
 	}
