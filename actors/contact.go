@@ -82,6 +82,11 @@ type (
 	tagDone struct{}
 )
 
+// idleBeforePassivation is how long a waiting contact's actor stays up:
+// with agents free, a contact is held microseconds after it is lined up,
+// and stopping and respawning its actor in between costs more than a timer.
+const idleBeforePassivation = time.Second
+
 // passivatable: a contact that is simply waiting needs no actor; the queue
 // holds its place and the shard its record, and it is activated again when
 // it is held for an agent or a media event arrives.
@@ -237,6 +242,7 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 		}
 		if m.rec.State == pb.ContactState_CONTACT_STATE_QUEUED {
 			fx.send(m.queueTarget(), enqueued{rec: m.rec, extras: t.extras, replies: replies})
+			fx.timer("idle", idleBeforePassivation)
 			return
 		}
 		for _, r := range replies {
@@ -261,6 +267,7 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 			m.avoid = append(m.avoid, match.Avoid{Agent: t.avoid, Until: now + int64(m.queue.OfferTimeout)})
 		}
 		fx.send(m.queueTarget(), requeued{rec: m.rec, extras: extrasOf(&m.rec), avoid: m.liveAvoid(now)})
+		fx.timer("idle", idleBeforePassivation)
 	case tagConnect:
 		if res.Err != nil {
 			// The contact ended while the agent accepted: free the agent.

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"runtime/debug"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -45,6 +47,9 @@ type Node struct {
 // On error everything already started is stopped.
 func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error) {
 	n = &Node{cfg: cfg, log: log, started: time.Now()}
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(cfg.GCPercent)
+	}
 	defer func() {
 		if err != nil {
 			_ = n.stop(context.Background())
