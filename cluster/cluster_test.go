@@ -1,0 +1,252 @@
+package cluster
+
+import (
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tsunagu/tsunagu/actors/shard"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+func TestOwnershipIsSpreadAndSingle(t *testing.T) {
+	h := newHarness(t, 3, 6)
+	owners := h.waitOwned(15 * time.Second)
+	// The reconciler hands shards to their preferred owners; wait for the
+	// balance the placement asks for: two shards each.
+	h.waitFor("ownership balanced", 15*time.Second, func() bool {
+		owners = h.waitOwned(5 * time.Second)
+		per := map[string]int{}
+		for _, m := range owners {
+			per[m.id]++
+		}
+		return per["n1"] == 2 && per["n2"] == 2 && per["n3"] == 2
+	})
+	for _, m := range h.members {
+		if !dirHasFiles(t, m.dir) {
+			t.Errorf("%s wrote nothing under %s", m.id, m.dir)
+		}
+	}
+	st := h.members[0].c.Status()
+	if len(st.Shards) != 6 || st.MetaLeader == "" {
+		t.Fatalf("status = %+v; want 6 shards and a meta leader", st)
+	}
+	for _, si := range st.Shards {
+		if len(si.Placement) != 3 || si.Owner != owners[si.Shard].id {
+			t.Errorf("shard %d: status placement %v owner %q; owner is %s", si.Shard, si.Placement, si.Owner, owners[si.Shard].id)
+		}
+	}
+}
+
+func TestCommittedCommandsSurviveOwnerKill(t *testing.T) {
+	h := newHarness(t, 3, 2)
+	owners := h.waitOwned(15 * time.Second)
+	for i := range 50 {
+		r, err := h.commit(0, arriveCmd(0, "c"+strconv.Itoa(i)))
+		if err != nil || r.Err != nil {
+			t.Fatalf("commit %d: %v %v", i, err, r.Err)
+		}
+	}
+	old := owners[0]
+	oldTerm, _ := old.owner.get(0)
+	h.kill(old)
+	owners = h.waitOwned(15 * time.Second)
+	next := owners[0]
+	if next == old {
+		t.Fatalf("killed member still owns shard 0")
+	}
+	own, _ := next.owner.get(0)
+	if own.term <= oldTerm.term {
+		t.Fatalf("new owner's term %d is not above the old %d", own.term, oldTerm.term)
+	}
+	n := 0
+	own.state.Contacts(func(c shard.Contact) {
+		if c.State == pb.ContactState_CONTACT_STATE_QUEUED {
+			n++
+		}
+	})
+	if n != 50 {
+		t.Fatalf("new owner holds %d queued contacts; want the 50 committed", n)
+	}
+	// The new owner goes on committing.
+	if r, err := h.commit(0, arriveCmd(0, "after")); err != nil || r.Err != nil {
+		t.Fatalf("commit after failover: %v %v", err, r.Err)
+	}
+}
+
+func TestIsolatedOwnerCannotCommit(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	owners := h.waitOwned(15 * time.Second)
+	old := owners[0]
+	stale, _ := old.owner.get(0)
+	h.isolate(old)
+	// The majority elects a new owner while the old one is cut off.
+	h.waitFor("a new owner on the majority side", 15*time.Second, func() bool {
+		for _, m := range h.members {
+			if m == old {
+				continue
+			}
+			if own, ok := m.owner.get(0); ok && own.term > stale.term {
+				return true
+			}
+		}
+		return false
+	})
+	// Whatever the old owner still proposes is refused, never committed.
+	r := proposeWait(stale.log, arriveCmd(0, "late"))
+	if r.Err == nil {
+		t.Fatal("a command proposed by the cut-off owner was committed")
+	}
+	if got := shard.CodeOf(r.Err); got != pb.ErrorCode_ERROR_CODE_UNAVAILABLE {
+		t.Fatalf("late proposal error code %v; want UNAVAILABLE (%v)", got, r.Err)
+	}
+	h.waitFor("the cut-off owner to release the shard", 10*time.Second, func() bool {
+		_, ok := old.owner.get(0)
+		return !ok
+	})
+	h.heal()
+	h.waitOwned(15 * time.Second)
+	for _, m := range h.members {
+		if m == old {
+			continue
+		}
+		if own, ok := m.owner.get(0); ok {
+			if _, found := own.state.Contact("late"); found {
+				t.Fatal("the late command reached the new owner's state")
+			}
+		}
+	}
+}
+
+func TestRestartFromDiskCatchesUp(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	h.waitOwned(15 * time.Second)
+	var victim *member
+	for _, m := range h.members {
+		if _, ok := m.owner.get(0); !ok {
+			victim = m
+			break
+		}
+	}
+	h.kill(victim)
+	for i := range 20 {
+		if r, err := h.commit(0, arriveCmd(0, "k"+strconv.Itoa(i))); err != nil || r.Err != nil {
+			t.Fatalf("commit while a replica is down: %v %v", err, r)
+		}
+	}
+	h.restart(victim)
+	h.waitFor("the restarted replica to catch up", 15*time.Second, func() bool {
+		victim.c.mu.Lock()
+		sg := victim.c.shards[0]
+		victim.c.mu.Unlock()
+		if sg == nil {
+			return false
+		}
+		_, ok := sg.state.Contact("k19")
+		return ok
+	})
+}
+
+func TestJoinMovesReplicasAndDrainHandsOver(t *testing.T) {
+	h := newHarness(t, 3, 4)
+	h.waitOwned(15 * time.Second)
+	// A fourth member joins through the meta leader.
+	mux, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n4 := &member{id: "n4", site: "west", addr: mux.Addr(), dir: t.TempDir()}
+	h.members = append(h.members, n4)
+	h.start(n4, mux, nil)
+	h.waitFor("n4 admitted", 15*time.Second, func() bool {
+		for _, m := range h.members[:3] {
+			if err := m.c.Join(n4.c.Self()); err == nil {
+				return true
+			}
+		}
+		return false
+	})
+	h.waitFor("n4 to own a shard", 30*time.Second, func() bool { return n4.owner.count() > 0 })
+	st := n4.c.Status()
+	for _, si := range st.Shards {
+		if slices.Contains(si.Placement, "n4") != si.Replica {
+			// Replicas follow the placement; wait for the reconciler.
+			h.waitFor("n4's replicas to follow placement", 15*time.Second, func() bool {
+				for _, si := range n4.c.Status().Shards {
+					if slices.Contains(si.Placement, "n4") != si.Replica {
+						return false
+					}
+				}
+				return true
+			})
+			break
+		}
+	}
+	// Drain n4: it hands every shard over and keeps its replicas.
+	h.waitFor("drain accepted", 10*time.Second, func() bool {
+		for _, m := range h.members {
+			if m.c.Drain("n4", true) == nil {
+				return true
+			}
+		}
+		return false
+	})
+	h.waitFor("n4 to own nothing", 15*time.Second, func() bool { return n4.owner.count() == 0 })
+	h.waitOwned(15 * time.Second)
+}
+
+func TestPlacement(t *testing.T) {
+	members := []*pb.Member{
+		{Id: "a", Site: "east", State: pb.MemberState_MEMBER_STATE_ACTIVE},
+		{Id: "b", Site: "east", State: pb.MemberState_MEMBER_STATE_ACTIVE},
+		{Id: "c", Site: "west", State: pb.MemberState_MEMBER_STATE_ACTIVE},
+		{Id: "d", Site: "west", State: pb.MemberState_MEMBER_STATE_ACTIVE},
+		{Id: "e", Site: "south", State: pb.MemberState_MEMBER_STATE_ACTIVE},
+	}
+	site := map[string]string{}
+	for _, m := range members {
+		site[m.Id] = m.Site
+	}
+	p := Placement(members, 64, 3)
+	lead := map[string]int{}
+	for s, ids := range p {
+		if len(ids) != 3 {
+			t.Fatalf("shard %d: %d replicas", s, len(ids))
+		}
+		sites := map[string]bool{}
+		for _, id := range ids {
+			sites[site[id]] = true
+		}
+		if len(sites) != 3 {
+			t.Errorf("shard %d replicas %v span %d sites; want 3", s, ids, len(sites))
+		}
+		lead[ids[0]]++
+	}
+	for id, n := range lead {
+		if n < 64/5-2 || n > 64/5+3 {
+			t.Errorf("member %s preferred owner of %d of 64 shards; want about %d", id, n, 64/5)
+		}
+	}
+	// Removing a member moves only its replicas.
+	members[4].State = pb.MemberState_MEMBER_STATE_LEFT
+	q := Placement(members, 64, 3)
+	for s := range p {
+		for _, id := range p[s] {
+			if id != "e" && !slices.Contains(q[s], id) {
+				t.Errorf("shard %d lost replica %s when e left (%v → %v)", s, id, p[s], q[s])
+			}
+		}
+		if slices.Contains(q[s], "e") {
+			t.Errorf("shard %d still placed on e after it left", s)
+		}
+	}
+	// A draining member is preferred owner of nothing while others are active.
+	members[4].State = pb.MemberState_MEMBER_STATE_ACTIVE
+	members[0].State = pb.MemberState_MEMBER_STATE_DRAINING
+	for s, ids := range Placement(members, 64, 3) {
+		if ids[0] == "a" {
+			t.Errorf("shard %d prefers draining member a: %v", s, ids)
+		}
+	}
+}
