@@ -28,3 +28,8 @@ fuzz: ## run every fuzz target for FUZZTIME (default 20s) each
 
 verify: ## gofmt, vet, staticcheck, go.mod tidy, generated code up to date
 	./scripts/verify.sh
+
+.PHONY: loadtest
+loadtest: ## run a load-test scenario (SCENARIO=…, default the smoke); results in loadtest/results/
+	mkdir -p loadtest/results
+	$(GO) run ./loadtest -scenario $${SCENARIO:-loadtest/scenarios/smoke.json} -out loadtest/results/result.json -html loadtest/results/report.html
