@@ -65,6 +65,9 @@ type Metrics struct {
 	Spawned           atomic.Uint64
 	// Panics counts inputs dropped because a machine panicked: always a bug.
 	Panics atomic.Uint64
+	// Fenced counts messages refused because their sender was a deposed
+	// owner.
+	Fenced atomic.Uint64
 }
 
 // Engine hosts the actors of the shards this node owns.
@@ -83,6 +86,9 @@ type Engine struct {
 
 	mu    sync.RWMutex
 	hosts map[uint32]*host
+	// terms is the highest owner term seen per shard: messages fenced with
+	// a lower one come from a deposed owner and are refused.
+	terms map[uint32]uint64
 }
 
 // NewEngine returns an engine owning no shard yet.
@@ -120,6 +126,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		log:           cfg.Logger,
 		remote:        cfg.Remote,
 		hosts:         make(map[uint32]*host),
+		terms:         make(map[uint32]uint64),
 		dispatcher:    newWorkerDispatcher(max(4, 2*runtime.GOMAXPROCS(0)), 300),
 	}, nil
 }
@@ -203,6 +210,7 @@ func (e *Engine) Acquire(id uint32, term uint64, state *shard.State, log Log) {
 		actor.WithGuardian(actor.NewOneForOneStrategy(0, 0, func(any) actor.Directive { return actor.ResumeDirective })))
 	e.mu.Lock()
 	e.hosts[id] = h
+	e.terms[id] = max(e.terms[id], term)
 	e.mu.Unlock()
 
 	queued := make(map[string][]shard.Contact)
@@ -293,11 +301,24 @@ func (e *Engine) route(to target, msg any) {
 	}
 }
 
+// ErrStaleTerm: a message carries the term of a deposed owner.
+var ErrStaleTerm = errors.New("actors: message from a deposed shard owner")
+
 // Deliver hands a message that arrived from another node to a local actor.
+// A message fenced with a term lower than the highest seen for its sender's
+// shard comes from a deposed owner and is refused.
 func (e *Engine) Deliver(to Address, msg *pb.ShardMessage) error {
 	k, ok := kindOf(to.Kind)
 	if !ok {
 		return fmt.Errorf("actors: unknown actor kind %q", to.Kind)
+	}
+	f := msg.GetFence()
+	if f == nil {
+		return fmt.Errorf("actors: message to %s %q carries no fence", to.Kind, to.ID)
+	}
+	if known := e.ObserveTerm(f.GetShard(), f.GetTerm()); f.GetTerm() < known {
+		e.metrics.Fenced.Add(1)
+		return fmt.Errorf("%w: shard %d term %d; term %d is current", ErrStaleTerm, f.GetShard(), f.GetTerm(), known)
 	}
 	h := e.host(to.Shard)
 	if h == nil {
@@ -305,6 +326,72 @@ func (e *Engine) Deliver(to Address, msg *pb.ShardMessage) error {
 	}
 	h.deliver(target{kind: k, shard: to.Shard, id: to.ID}, msg)
 	return nil
+}
+
+// ObserveTerm records that shard id has an owner in term and returns the
+// highest term known for it. When another node took the shard over, the
+// agents owned here tell its queues their status again: the new owner's
+// queues start knowing no agent.
+func (e *Engine) ObserveTerm(id uint32, term uint64) uint64 {
+	e.mu.RLock()
+	known := e.terms[id]
+	e.mu.RUnlock()
+	if term <= known {
+		return known
+	}
+	e.mu.Lock()
+	known = e.terms[id]
+	if term > known {
+		e.terms[id] = term
+	}
+	_, local := e.hosts[id]
+	e.mu.Unlock()
+	if term > known && known > 0 && !local {
+		e.reannounce()
+	}
+	return max(term, known)
+}
+
+// reannounce has every logged-in agent of the shards owned here send its
+// status to its queues again.
+func (e *Engine) reannounce() {
+	e.mu.RLock()
+	hosts := make([]*host, 0, len(e.hosts))
+	for _, h := range e.hosts {
+		hosts = append(hosts, h)
+	}
+	e.mu.RUnlock()
+	for _, h := range hosts {
+		var agents []string
+		h.state.Agents(func(a shard.Agent) {
+			if a.LoggedIn() {
+				agents = append(agents, a.ID())
+			}
+		})
+		for _, a := range agents {
+			h.deliver(target{kind: agentKind, shard: h.id, id: a}, announce{})
+		}
+	}
+}
+
+// Owns reports whether this node owns shard id.
+func (e *Engine) Owns(id uint32) bool { return e.host(id) != nil }
+
+// QueueShard returns the shard of a configured queue.
+func (e *Engine) QueueShard(name string) (uint32, bool) {
+	q, ok := e.env.cfg.Queue(name)
+	if !ok {
+		return 0, false
+	}
+	return e.env.queueShard(q.Name), true
+}
+
+// AgentShard returns the shard of a configured agent.
+func (e *Engine) AgentShard(id string) (uint32, bool) {
+	if _, ok := e.env.cfg.Agents[id]; !ok {
+		return 0, false
+	}
+	return e.env.agentShard(id), true
 }
 
 func (k kind) String() string {

@@ -112,6 +112,10 @@ type timerFired struct {
 // on demand).
 type rebuild struct{}
 
+// announce makes an agent tell all its queues its status again: a queue
+// moved to a new owner, which starts knowing no agent.
+type announce struct{}
+
 // passivate stops a contact actor after everything sent to it before its
 // removal from the directory has been handled.
 type passivate struct{}

@@ -90,6 +90,8 @@ type shardGroup struct {
 	g     *group
 	state *shard.State
 	done  chan struct{}
+	// leaders receives the group's leader changes.
+	leaders chan raft.Observation
 	// nextTransfer holds back leadership transfers after one was tried
 	// (reconciler only).
 	nextTransfer time.Time
@@ -233,6 +235,7 @@ func (c *Cluster) runMeta() {
 			return
 		case <-c.mfsm.changed:
 			c.poke()
+			c.observeOwners()
 		case <-c.meta.notify:
 		case <-t.C:
 		}
@@ -240,6 +243,28 @@ func (c *Cluster) runMeta() {
 			continue
 		}
 		c.leadMeta()
+	}
+}
+
+// observeOwners passes the meta group's owner records of shards this member
+// holds no replica of (its replicas report their own leaders).
+func (c *Cluster) observeOwners() {
+	c.mu.Lock()
+	observe := c.observe
+	var missing []uint32
+	for s := range c.cfg.Shards {
+		if _, ok := c.shards[s]; !ok {
+			missing = append(missing, s)
+		}
+	}
+	c.mu.Unlock()
+	if observe == nil {
+		return
+	}
+	for _, s := range missing {
+		if o, ok := c.mfsm.owner(s); ok {
+			observe(s, o.GetTerm())
+		}
 	}
 }
 
@@ -252,19 +277,9 @@ func (c *Cluster) poke() {
 
 func (c *Cluster) leadMeta() {
 	members, rc := c.mfsm.view()
-	known := make(map[string]*pb.Member, len(members))
-	for _, m := range members {
-		known[m.GetId()] = m
-	}
-	for _, m := range c.cfg.Bootstrap {
-		if _, ok := known[m.GetId()]; !ok {
-			m := proto.Clone(m).(*pb.Member)
-			if m.GetId() == c.cfg.Self.GetId() {
-				m = c.Self()
-			}
-			if err := c.applyMeta(&pb.MetaCommand{Kind: &pb.MetaCommand_Join{Join: m}}); err != nil {
-				return
-			}
+	if c.NeedsJoin() {
+		if err := c.applyMeta(&pb.MetaCommand{Kind: &pb.MetaCommand_Join{Join: c.Self()}}); err != nil {
+			return
 		}
 	}
 	if rc == nil && c.cfg.Routing != nil {
@@ -315,6 +330,23 @@ func (c *Cluster) applyMeta(cmd *pb.MetaCommand) error {
 	}
 	return nil
 }
+
+// NeedsJoin reports whether the meta group does not know this member as it
+// is (new, or restarted with other addresses). Members register themselves:
+// the meta leader directly, the others by asking it (Join on the leader).
+func (c *Cluster) NeedsJoin() bool {
+	m, ok := c.mfsm.member(c.cfg.Self.GetId())
+	if !ok {
+		return true
+	}
+	self := c.cfg.Self
+	return m.GetSite() != self.GetSite() || m.GetRaftAddr() != self.GetRaftAddr() ||
+		m.GetRemoteAddr() != self.GetRemoteAddr() || m.GetHttpAddr() != self.GetHttpAddr()
+}
+
+// IsMetaLeader reports whether this member leads the meta group (and so
+// takes Join, Drain and Leave).
+func (c *Cluster) IsMetaLeader() bool { return c.meta.raft.State() == raft.Leader }
 
 // MetaLeader returns the member leading the meta group, if one is known.
 func (c *Cluster) MetaLeader() (*pb.Member, bool) {
@@ -561,7 +593,11 @@ func (c *Cluster) openShard(id uint32) (*shardGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	sg := &shardGroup{id: id, g: g, state: st, done: make(chan struct{})}
+	sg := &shardGroup{id: id, g: g, state: st, done: make(chan struct{}), leaders: make(chan raft.Observation, 16)}
+	g.raft.RegisterObserver(raft.NewObserver(sg.leaders, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.LeaderObservation)
+		return ok
+	}))
 	c.mu.Lock()
 	c.shards[id] = sg
 	c.mu.Unlock()
@@ -602,6 +638,14 @@ func (c *Cluster) watchLeadership(sg *shardGroup) {
 				c.release(sg)
 			}
 			c.poke()
+		case o := <-sg.leaders:
+			lo := o.Data.(raft.LeaderObservation)
+			c.mu.Lock()
+			observe := c.observe
+			c.mu.Unlock()
+			if lo.LeaderID != "" && string(lo.LeaderID) != c.cfg.Self.GetId() && observe != nil {
+				observe(sg.id, sg.g.raft.CurrentTerm())
+			}
 		}
 	}
 }

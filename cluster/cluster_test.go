@@ -157,7 +157,7 @@ func TestJoinMovesReplicasAndDrainHandsOver(t *testing.T) {
 		t.Fatal(err)
 	}
 	n4 := &member{id: "n4", site: "west", addr: mux.Addr(), dir: t.TempDir()}
-	h.members = append(h.members, n4)
+	h.add(n4)
 	h.start(n4, mux, nil)
 	h.waitFor("n4 admitted", 15*time.Second, func() bool {
 		for _, m := range h.members[:3] {

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -64,6 +65,7 @@ func (o *owner) count() int {
 }
 
 type member struct {
+	mu    sync.Mutex // guards c and alive against register goroutines
 	id    string
 	site  string
 	addr  string
@@ -74,6 +76,7 @@ type member struct {
 }
 
 type harness struct {
+	mu      sync.Mutex // guards members against register goroutines
 	t       *testing.T
 	shards  uint32
 	members []*member
@@ -97,7 +100,7 @@ func newHarness(t *testing.T, n int, shards uint32) *harness {
 		muxes[i] = m
 		id := "n" + strconv.Itoa(i+1)
 		site := []string{"east", "west"}[i%2]
-		h.members = append(h.members, &member{id: id, site: site, addr: m.Addr(), dir: t.TempDir()})
+		h.add(&member{id: id, site: site, addr: m.Addr(), dir: t.TempDir()})
 		h.boot = append(h.boot, &pb.Member{Id: id, Site: site, RaftAddr: m.Addr()})
 	}
 	for i, m := range h.members {
@@ -122,7 +125,10 @@ func (h *harness) start(m *member, mux *Mux, boot []*pb.Member) {
 	if err != nil {
 		h.t.Fatalf("start %s: %v", m.id, err)
 	}
+	m.mu.Lock()
 	m.c, m.owner, m.alive = c, newOwner(), true
+	m.mu.Unlock()
+	go h.register(m, c)
 	c.Run(func(st *shard.State) func([]*pb.Command) []*shard.Result {
 		return func(cmds []*pb.Command) []*shard.Result {
 			vals := st.ApplyBatch(cmds, nil)
@@ -135,11 +141,33 @@ func (h *harness) start(m *member, mux *Mux, boot []*pb.Member) {
 	}, m.owner, nil)
 }
 
+// register asks the meta leader to admit m until it is, as a node does over
+// NATS.
+func (h *harness) register(m *member, c *Cluster) {
+	for c.NeedsJoin() {
+		select {
+		case <-c.stop:
+			return
+		case <-time.After(20 * time.Millisecond):
+		}
+		h.mu.Lock()
+		others := slices.Clone(h.members)
+		h.mu.Unlock()
+		for _, o := range others {
+			if oc := o.cluster(); oc != nil && oc.IsMetaLeader() {
+				_ = oc.Join(c.Self())
+			}
+		}
+	}
+}
+
 func (h *harness) close() {
 	for _, m := range h.members {
-		if m.alive {
-			_ = m.c.Close()
+		if c := m.cluster(); c != nil {
+			m.mu.Lock()
 			m.alive = false
+			m.mu.Unlock()
+			_ = c.Close()
 		}
 	}
 }
@@ -147,8 +175,25 @@ func (h *harness) close() {
 // kill stops a member abruptly: no hand-over.
 func (h *harness) kill(m *member) {
 	m.c.Mux().Isolate()
-	_ = m.c.Close()
+	m.mu.Lock()
 	m.alive = false
+	m.mu.Unlock()
+	_ = m.c.Close()
+}
+
+func (m *member) cluster() *Cluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.alive {
+		return nil
+	}
+	return m.c
+}
+
+func (h *harness) add(m *member) {
+	h.mu.Lock()
+	h.members = append(h.members, m)
+	h.mu.Unlock()
 }
 
 // restart starts a killed member again from its disk.
