@@ -104,6 +104,11 @@ func (m *agentMachine) step(now int64, in any, fx *effects) {
 		m.timer(now, in, fx)
 	case rebuild:
 		m.rebuild(now, fx)
+	case announce:
+		if m.hasRec && m.rec.LoggedIn() {
+			clear(m.told)
+			m.afterChange(now, fx)
+		}
 	}
 }
 
