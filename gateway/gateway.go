@@ -44,6 +44,17 @@ type Config struct {
 	EventBatch int
 	Logger     *slog.Logger
 	Now        func() time.Time
+	// Shards, in a cluster, tells which shards this node owns: requests for
+	// others are forwarded to their owner (see Serve). Nil on a single node,
+	// which owns every shard.
+	Shards Sharder
+}
+
+// Sharder maps queues and agents to shards and says which are owned here.
+type Sharder interface {
+	QueueShard(name string) (uint32, bool)
+	AgentShard(id string) (uint32, bool)
+	Owns(shard uint32) bool
 }
 
 // DefaultConfig returns the defaults; Conn must still be set.
@@ -95,6 +106,8 @@ type Metrics struct {
 	EventBatches      atomic.Uint64
 	Events            atomic.Uint64
 	PublishErrors     atomic.Uint64
+	// Forwarded counts requests republished to their shard's owner.
+	Forwarded atomic.Uint64
 }
 
 // Gateway connects the engine to NATS. It is the engine's actors.Bus.
@@ -112,6 +125,10 @@ type Gateway struct {
 	instrSeq   atomic.Uint64
 	instrInbox string
 	replySub   *nats.Subscription
+
+	// Subscriptions to forwarded requests, by owned shard.
+	fwdMu   sync.Mutex
+	fwdSubs map[uint32]*nats.Subscription
 
 	evMu sync.Mutex
 	ev   map[uint32]*eventBuf
@@ -148,14 +165,15 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.Now = time.Now
 	}
 	return &Gateway{
-		cfg:    cfg,
-		nc:     cfg.Conn,
-		log:    cfg.Logger,
-		ev:     make(map[uint32]*eventBuf),
-		instr:  make(map[string]*pendingInstr),
-		evKick: make(chan struct{}, 1),
-		evStop: make(chan struct{}),
-		evDone: make(chan struct{}),
+		cfg:     cfg,
+		nc:      cfg.Conn,
+		log:     cfg.Logger,
+		ev:      make(map[uint32]*eventBuf),
+		fwdSubs: make(map[uint32]*nats.Subscription),
+		instr:   make(map[string]*pendingInstr),
+		evKick:  make(chan struct{}, 1),
+		evStop:  make(chan struct{}),
+		evDone:  make(chan struct{}),
 	}, nil
 }
 
@@ -297,6 +315,9 @@ func (g *Gateway) onArrive(m *nats.Msg) {
 		return
 	}
 	req.Carrier = carrier
+	if s, ok := g.shardOfQueue(req.GetQueue()); ok && g.forward(m, s) {
+		return
+	}
 	g.engine.Arrive(req, func(r *pb.ArrivalReply) { g.respond(m, enc, r, r.GetError()) })
 }
 
@@ -323,6 +344,9 @@ func (g *Gateway) onMedia(m *nats.Msg) {
 		return
 	}
 	ev.ContactId = contactID
+	if s, ok := g.shardOfQueue(queue); ok && g.forward(m, s) {
+		return
+	}
 	g.engine.Media(carrier, queue, ev, func(r *pb.MediaEventReply) { g.respond(m, enc, r, r.GetError()) })
 }
 
@@ -340,6 +364,11 @@ func (g *Gateway) onAgentCommand(m *nats.Msg) {
 		err := g.refused(e)
 		g.respond(m, enc, &pb.AgentCommandReply{Error: err}, err)
 		return
+	}
+	if g.cfg.Shards != nil {
+		if s, ok := g.cfg.Shards.AgentShard(agentID); ok && g.forward(m, s) {
+			return
+		}
 	}
 	g.engine.AgentCommand(agentID, cmd, func(r *pb.AgentCommandReply) { g.respond(m, enc, r, r.GetError()) })
 }
@@ -360,6 +389,9 @@ func (g *Gateway) onQueueStatus(m *nats.Msg) {
 	if e != nil {
 		err := g.refused(e)
 		g.respond(m, enc, &pb.QueueStatusReply{Queue: clean(queue, maxEcho), Error: err}, err)
+		return
+	}
+	if s, ok := g.shardOfQueue(queue); ok && g.forward(m, s) {
 		return
 	}
 	g.engine.QueueStatus(queue, func(r *pb.QueueStatusReply) { g.respond(m, enc, r, r.GetError()) })

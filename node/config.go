@@ -51,6 +51,29 @@ type Config struct {
 	// a quarter of the CPU; the default trades memory for it. The GOGC
 	// environment variable, when set, wins.
 	GCPercent int `json:"gc_percent"`
+	// Cluster mode (enabled by RaftListen).
+	//
+	// Site labels the node (and the replicas it holds) for multi-site
+	// placement.
+	Site string `json:"site"`
+	// RaftListen is where the node's Raft groups listen; set, the node runs
+	// as a cluster member.
+	RaftListen string `json:"raft_listen"`
+	// RemoteListen is where actors of other members reach this one's.
+	RemoteListen string `json:"remote_listen"`
+	// DataDir holds the Raft logs and snapshots.
+	DataDir string `json:"data_dir"`
+	// Bootstrap lists the initial members ("id=raft-host:port") when a
+	// cluster is created; every initial member gets the same list. Empty:
+	// join an existing cluster (or restart from DataDir).
+	Bootstrap []string `json:"bootstrap"`
+	// Replicas is how many members hold each shard.
+	Replicas int `json:"replicas"`
+	// NATSClusterListen is the embedded NATS server's route address, and
+	// NATSRoutes the other members' (nats-route://host:port), so the
+	// members' embedded servers form one NATS cluster.
+	NATSClusterListen string   `json:"nats_cluster_listen"`
+	NATSRoutes        []string `json:"nats_routes"`
 	// Routing holds queues, agents and tier priorities (protojson).
 	Routing *pb.RoutingConfig `json:"-"`
 	// RoutingSource says where Routing came from, for the start-up banner.
@@ -89,6 +112,8 @@ func DefaultConfig() Config {
 		Workers:         2,
 		ShutdownTimeout: Duration(10 * time.Second),
 		GCPercent:       400,
+		Site:            "default",
+		Replicas:        3,
 		Routing:         DemoRouting(),
 		RoutingSource:   "built-in demo",
 	}
@@ -144,6 +169,9 @@ func (c *Config) Validate() (*routing.Config, error) {
 	if c.GCPercent < 50 || c.GCPercent > 2000 {
 		return nil, bad("gc_percent", c.GCPercent, "allowed 50..2000")
 	}
+	if err := c.validateCluster(); err != nil {
+		return nil, err
+	}
 	if c.Routing == nil {
 		return nil, bad("routing", "nothing", "a routing configuration with at least one queue is needed")
 	}
@@ -155,6 +183,48 @@ func (c *Config) Validate() (*routing.Config, error) {
 		return nil, fmt.Errorf("%w: routing: %w", ErrConfig, err)
 	}
 	return rc, nil
+}
+
+// validateCluster checks the cluster settings when RaftListen is set.
+func (c *Config) validateCluster() error {
+	if c.RaftListen == "" {
+		return nil
+	}
+	if err := checkListen("raft_listen", c.RaftListen); err != nil {
+		return err
+	}
+	if err := checkListen("remote_listen", c.RemoteListen); err != nil {
+		return err
+	}
+	if c.DataDir == "" {
+		return bad("data_dir", `""`, "a cluster member keeps its Raft log on disk: name a directory")
+	}
+	if c.Site == "" || len(c.Site) > 64 {
+		return bad("site", strconv.Quote(c.Site), "1-64 characters")
+	}
+	if c.Replicas < 1 || c.Replicas > 7 {
+		return bad("replicas", c.Replicas, "allowed 1..7")
+	}
+	for i, b := range c.Bootstrap {
+		id, addr, ok := strings.Cut(b, "=")
+		if !ok || id == "" {
+			return bad(fmt.Sprintf("bootstrap[%d]", i), strconv.Quote(b), "want id=raft-host:port")
+		}
+		if err := checkListen(fmt.Sprintf("bootstrap[%d]", i), addr); err != nil {
+			return err
+		}
+	}
+	if c.NATSClusterListen != "" {
+		if err := checkListen("nats_cluster_listen", c.NATSClusterListen); err != nil {
+			return err
+		}
+	}
+	for i, r := range c.NATSRoutes {
+		if p, err := url.Parse(r); err != nil || p.Scheme != "nats-route" || p.Host == "" {
+			return bad(fmt.Sprintf("nats_routes[%d]", i), redactURL(r), "want nats-route://host:port")
+		}
+	}
+	return nil
 }
 
 var levels = map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}
@@ -239,6 +309,13 @@ var env = []struct {
 	}},
 	{"TSUNAGU_LOG_LEVEL", func(c *Config, v string) error { c.LogLevel = v; return nil }},
 	{"TSUNAGU_OUT_ENCODING", func(c *Config, v string) error { c.OutEncoding = v; return nil }},
+	{"TSUNAGU_SITE", func(c *Config, v string) error { c.Site = v; return nil }},
+	{"TSUNAGU_RAFT_LISTEN", func(c *Config, v string) error { c.RaftListen = v; return nil }},
+	{"TSUNAGU_REMOTE_LISTEN", func(c *Config, v string) error { c.RemoteListen = v; return nil }},
+	{"TSUNAGU_DATA_DIR", func(c *Config, v string) error { c.DataDir = v; return nil }},
+	{"TSUNAGU_BOOTSTRAP", func(c *Config, v string) error { c.Bootstrap = splitList(v); return nil }},
+	{"TSUNAGU_NATS_CLUSTER_LISTEN", func(c *Config, v string) error { c.NATSClusterListen = v; return nil }},
+	{"TSUNAGU_NATS_ROUTES", func(c *Config, v string) error { c.NATSRoutes = splitList(v); return nil }},
 }
 
 func splitList(v string) []string {
@@ -255,6 +332,8 @@ type flagValues struct {
 	path, nodeID, natsURL, natsListen, httpListen, redisURL, logLevel, outEnc *string
 	shards                                                                    *uint
 	workers                                                                   *int
+	site, raftListen, remoteListen, dataDir, bootstrap, natsCluster, routes   *string
+	replicas                                                                  *int
 }
 
 func newFlags(getenv func(string) string) (*flag.FlagSet, *flagValues) {
@@ -271,6 +350,15 @@ func newFlags(getenv func(string) string) (*flag.FlagSet, *flagValues) {
 		logLevel:   fs.String("log-level", "", "debug, info, warn or error (env TSUNAGU_LOG_LEVEL)"),
 		outEnc:     fs.String("out-encoding", "", "protobuf (default) or json for published messages (env TSUNAGU_OUT_ENCODING)"),
 		workers:    fs.Int("workers", 0, "subscriptions per NATS subject, default 2"),
+
+		site:         fs.String("site", "", "cluster: this node's site label, default \"default\" (env TSUNAGU_SITE)"),
+		raftListen:   fs.String("raft-listen", "", "cluster: Raft address; set, the node is a cluster member (env TSUNAGU_RAFT_LISTEN)"),
+		remoteListen: fs.String("remote-listen", "", "cluster: address other members' actors reach this node's at (env TSUNAGU_REMOTE_LISTEN)"),
+		dataDir:      fs.String("data-dir", "", "cluster: directory of the Raft logs and snapshots (env TSUNAGU_DATA_DIR)"),
+		bootstrap:    fs.String("bootstrap", "", "cluster: initial members id=raft-host:port,... when creating a cluster (env TSUNAGU_BOOTSTRAP)"),
+		replicas:     fs.Int("replicas", 0, "cluster: members holding each shard, default 3"),
+		natsCluster:  fs.String("nats-cluster-listen", "", "cluster: embedded NATS route address (env TSUNAGU_NATS_CLUSTER_LISTEN)"),
+		routes:       fs.String("nats-routes", "", "cluster: other members' NATS routes nats-route://host:port,... (env TSUNAGU_NATS_ROUTES)"),
 	}
 }
 
@@ -323,6 +411,22 @@ func Load(args []string, getenv func(string) string) (Config, error) {
 			c.OutEncoding = *f.outEnc
 		case "workers":
 			c.Workers = *f.workers
+		case "site":
+			c.Site = *f.site
+		case "raft-listen":
+			c.RaftListen = *f.raftListen
+		case "remote-listen":
+			c.RemoteListen = *f.remoteListen
+		case "data-dir":
+			c.DataDir = *f.dataDir
+		case "bootstrap":
+			c.Bootstrap = splitList(*f.bootstrap)
+		case "replicas":
+			c.Replicas = *f.replicas
+		case "nats-cluster-listen":
+			c.NATSClusterListen = *f.natsCluster
+		case "nats-routes":
+			c.NATSRoutes = splitList(*f.routes)
 		}
 	})
 	return c, nil

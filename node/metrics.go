@@ -9,6 +9,10 @@ import (
 
 // metrics writes the Prometheus text exposition of the node's counters.
 func (n *Node) metrics(w http.ResponseWriter, _ *http.Request) {
+	if n.engine == nil || n.gw == nil {
+		http.Error(w, "not routing yet\n", http.StatusServiceUnavailable)
+		return
+	}
 	w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 	counter := func(name, help string, v uint64) {
 		fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s counter\n%s %d\n", name, help, name, name, v)
@@ -23,7 +27,9 @@ func (n *Node) metrics(w http.ResponseWriter, _ *http.Request) {
 	counter("tsunagu_undeliverable_total", "Actor messages for shards not served here.", em.Undeliverable.Load())
 	counter("tsunagu_actor_spawns_total", "Actors activated.", em.Spawned.Load())
 	counter("tsunagu_actor_panics_total", "Inputs dropped because an actor panicked (a bug).", em.Panics.Load())
+	counter("tsunagu_fenced_total", "Messages refused because they came from a deposed shard owner.", em.Fenced.Load())
 	gm := n.gw.Metrics()
+	counter("tsunagu_forwarded_total", "Requests forwarded to the owner of their shard.", gm.Forwarded.Load())
 	counter("tsunagu_nats_requests_total", "Requests received over NATS.", gm.Requests.Load())
 	counter("tsunagu_nats_refused_total", "Requests refused as malformed, oversized, of an unknown version or out of range.", gm.Refused.Load())
 	counter("tsunagu_agent_notices_total", "Notices published to agent desktops.", gm.Notices.Load())

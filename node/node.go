@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"runtime/debug"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/asynkron/protoactor-go/remote"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/redis/go-redis/v9"
@@ -40,13 +42,19 @@ type Node struct {
 	httpLn  net.Listener
 	ready   atomic.Bool
 	started time.Time
+
+	// Cluster mode.
+	cluster  *cluster.Cluster
+	remote   *remote.Remote
+	metaSubs []*nats.Subscription
+	stopping chan struct{}
 }
 
 // Start brings a node up: NATS (embedded unless URLs are given), the
 // customer store, the engine owning every shard, the gateway and HTTP.
 // On error everything already started is stopped.
 func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error) {
-	n = &Node{cfg: cfg, log: log, started: time.Now()}
+	n = &Node{cfg: cfg, log: log, started: time.Now(), stopping: make(chan struct{})}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
@@ -114,6 +122,21 @@ func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error
 
 	actorLog := log.With("component", "protoactor")
 	n.sys = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet(actorLog) }))
+	clustered := cfg.RaftListen != ""
+	if clustered {
+		// Members learn each other's HTTP address, so it listens first;
+		// /healthz says 503 until the node routes.
+		if err = n.serveHTTP(); err != nil {
+			return n, err
+		}
+		pbrc, cerr := n.startCluster()
+		if cerr != nil {
+			return n, cerr
+		}
+		if rc, err = routing.Compile(pbrc); err != nil {
+			return n, fmt.Errorf("cluster routing configuration: %w", err)
+		}
+	}
 	enc := gateway.Protobuf
 	if cfg.OutEncoding == "json" {
 		enc = gateway.JSON
@@ -126,7 +149,7 @@ func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error
 	if n.gw, err = gateway.New(gcfg); err != nil {
 		return n, err
 	}
-	n.engine, err = actors.NewEngine(actors.Config{
+	ecfg := actors.Config{
 		Routing:   rc,
 		Shards:    cfg.Shards,
 		System:    n.sys,
@@ -134,9 +157,24 @@ func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error
 		Events:    n.gw.Events,
 		Customers: n.store,
 		Logger:    log.With("component", "engine"),
-	})
-	if err != nil {
+	}
+	if clustered {
+		ecfg.Remote = n.sendRemote
+	}
+	if n.engine, err = actors.NewEngine(ecfg); err != nil {
 		return n, err
+	}
+	if clustered {
+		n.gw.SetShards(n.engine)
+		if err = n.gw.Start(n.engine); err != nil {
+			return n, err
+		}
+		if err = n.runCluster(); err != nil {
+			return n, err
+		}
+		n.ready.Store(true)
+		log.Info("node ready (cluster member)", "nats", redactURL(url), "raft", n.cluster.Self().GetRaftAddr(), "remote", n.cluster.Self().GetRemoteAddr(), "http", n.httpLn.Addr().String(), "shards", cfg.Shards, "queues", len(rc.QueueNames), "agents", len(rc.Agents))
+		return n, nil
 	}
 	// A single node's state starts empty at every start, so each start is a
 	// new owner term: the start time, which only grows, lets desktops,
@@ -191,13 +229,29 @@ func embeddedNATS(cfg Config, log *slog.Logger) (*server.Server, error) {
 	if port == 0 {
 		port = server.RANDOM_PORT
 	}
-	ns, err := server.NewServer(&server.Options{
+	opts := &server.Options{
 		ServerName: cfg.NodeID,
 		Host:       host,
 		Port:       port,
 		NoSigs:     true,
 		MaxPayload: 1 << 20,
-	})
+	}
+	if cfg.NATSClusterListen != "" {
+		// The members' embedded servers form one NATS cluster, so carriers
+		// and desktops may connect to any of them.
+		chost, cport, _ := net.SplitHostPort(cfg.NATSClusterListen)
+		opts.Cluster.Name = "tsunagu"
+		opts.Cluster.Host = chost
+		opts.Cluster.Port, _ = strconv.Atoi(cport)
+		for _, r := range cfg.NATSRoutes {
+			u, err := url.Parse(r)
+			if err != nil {
+				return nil, fmt.Errorf("nats: route %q: %w", r, err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
+	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("nats: embedded server: %w", err)
 	}
@@ -235,6 +289,7 @@ func (n *Node) serveHTTP() error {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /metrics", n.metrics)
+	n.clusterHTTP(mux)
 	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -267,6 +322,14 @@ func (n *Node) Shutdown(ctx context.Context) error {
 // the only step that waits on clients.
 func (n *Node) stop(ctx context.Context) error {
 	var err error
+	select {
+	case <-n.stopping:
+	default:
+		close(n.stopping)
+	}
+	if n.cluster != nil && n.engine != nil {
+		n.stopCluster(ctx)
+	}
 	if n.httpSrv != nil {
 		if herr := n.httpSrv.Shutdown(ctx); herr != nil {
 			err = fmt.Errorf("http: %w", herr)
@@ -283,6 +346,17 @@ func (n *Node) stop(ctx context.Context) error {
 	}
 	for _, l := range n.logs {
 		l.Close()
+	}
+	for _, s := range n.metaSubs {
+		_ = s.Unsubscribe()
+	}
+	if n.cluster != nil {
+		if cerr := n.cluster.Close(); cerr != nil {
+			n.log.Warn("cluster closed with an error", "err", cerr)
+		}
+	}
+	if n.remote != nil {
+		n.remote.Shutdown(true)
 	}
 	if n.sys != nil {
 		n.sys.Shutdown()
