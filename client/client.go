@@ -24,11 +24,13 @@ type Client struct {
 	// Carrier is who this client hands contacts over as (arrivals and media
 	// events go under tsunagu.v1.carriers.<Carrier>).
 	Carrier string
+	// Fences refuses notices and instructions from deposed shard owners.
+	Fences *Fences
 }
 
 // New returns a client on nc that sends in enc, as carrier "default".
 func New(nc *nats.Conn, enc gateway.Encoding) *Client {
-	return &Client{nc: nc, enc: enc, Carrier: "default"}
+	return &Client{nc: nc, enc: enc, Carrier: "default", Fences: NewFences()}
 }
 
 // Conn returns the client's NATS connection.
@@ -148,21 +150,22 @@ func (c *Client) QueueStatus(ctx context.Context, queue string) (*pb.QueueStatus
 }
 
 // Notices calls fn with every notice for agentID (on the subscription's
-// goroutine).
+// goroutine), except those from a deposed owner (see Fences).
 func (c *Client) Notices(agentID string, fn func(*pb.AgentNotice)) (*nats.Subscription, error) {
 	return c.nc.Subscribe(gateway.AgentNoticeSubject(agentID), func(m *nats.Msg) {
 		n := &pb.AgentNotice{}
-		if Decode(m, n) == nil {
+		if Decode(m, n) == nil && c.Fences.Admit(n.GetFence()) {
 			fn(n)
 		}
 	})
 }
 
-// AllNotices calls fn with every notice for every agent.
+// AllNotices calls fn with every notice for every agent, except those from
+// a deposed owner.
 func (c *Client) AllNotices(fn func(agentID string, n *pb.AgentNotice)) (*nats.Subscription, error) {
 	return c.nc.Subscribe("tsunagu.v1.agents.*.notices", func(m *nats.Msg) {
 		n := &pb.AgentNotice{}
-		if Decode(m, n) == nil {
+		if Decode(m, n) == nil && c.Fences.Admit(n.GetFence()) {
 			fn(strings.Split(m.Subject, ".")[3], n)
 		}
 	})
@@ -176,7 +179,16 @@ func (c *Client) ServeInstructions(carrier string, fn func(*pb.RoutingInstructio
 		if err := Decode(m, in); err != nil {
 			return
 		}
-		ack := fn(in)
+		var ack *pb.InstructionAck
+		if c.Fences.Admit(in.GetFence()) {
+			ack = fn(in)
+		} else {
+			// A deposed owner's instruction is refused, not carried out.
+			ack = &pb.InstructionAck{SchemaVersion: 1, InstructionId: in.GetInstructionId(), Error: &pb.Error{
+				Code:    pb.ErrorCode_ERROR_CODE_STALE_TERM,
+				Message: fmt.Sprintf("instruction fenced with shard %d term %d; a newer owner has been heard from", in.GetFence().GetShard(), in.GetFence().GetTerm()),
+			}}
+		}
 		if ack == nil || m.Reply == "" {
 			return
 		}

@@ -386,6 +386,8 @@ type ShardInfo struct {
 	Owner     string   `json:"owner"`
 	Term      uint64   `json:"term"`
 	Replica   bool     `json:"replica"`
+	// Applied is the replica's last applied log index (0 without one).
+	Applied uint64 `json:"applied"`
 }
 
 // Status is what `tsunagu status` shows: members and who owns what.
@@ -408,8 +410,11 @@ func (c *Cluster) Status() Status {
 			info.Owner, info.Term = id, term
 		}
 		c.mu.Lock()
-		_, info.Replica = c.shards[s]
+		sg, ok := c.shards[s]
 		c.mu.Unlock()
+		if ok {
+			info.Replica, info.Applied = true, sg.g.raft.AppliedIndex()
+		}
 		st.Shards = append(st.Shards, info)
 	}
 	return st

@@ -1,0 +1,296 @@
+package chaos
+
+import (
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/tsunagu/tsunagu/actors"
+	"github.com/tsunagu/tsunagu/cluster"
+)
+
+// These tests run real node processes: a three-member cluster on loopback,
+// each member with its own embedded NATS server (routed to the others), Raft
+// listener, actor listener, HTTP port and data directory. Faults are the
+// real thing: kill -9, SIGSTOP (a member that stops answering, as when cut
+// off), SIGTERM for a planned stop.
+
+var nodeBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "tsunagu-chaos")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	nodeBin = filepath.Join(dir, "tsunagu-node")
+	build := exec.Command("go", "build", "-o", nodeBin, "../node")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building the node:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	_ = os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+const shards = 8
+
+// routingJSON: one voice queue, six agents; short offer timeout and wrap-up
+// so failover tests see every stage of a contact.
+const routingJSON = `{"routing": {
+  "queues": [{"name": "q", "skills": [{"skill": "s", "minLevel": 1}], "channels": ["CHANNEL_VOICE"],
+              "offerTimeout": "2s", "wrapUp": "0.3s"}],
+  "agents": [
+    {"id": "a1", "skills": {"s": 1}, "endpoint": "sip:a1"},
+    {"id": "a2", "skills": {"s": 1}, "endpoint": "sip:a2"},
+    {"id": "a3", "skills": {"s": 1}, "endpoint": "sip:a3"},
+    {"id": "a4", "skills": {"s": 1}, "endpoint": "sip:a4"},
+    {"id": "a5", "skills": {"s": 1}, "endpoint": "sip:a5"},
+    {"id": "a6", "skills": {"s": 1}, "endpoint": "sip:a6"}
+  ]}}`
+
+type proc struct {
+	id                                  string
+	natsAddr, routeAddr, httpAddr       string
+	raftAddr, remoteAddr, dataDir, logf string
+	args                                []string
+	cmd                                 *exec.Cmd
+	exited                              chan struct{}
+}
+
+type procCluster struct {
+	t     *testing.T
+	mu    sync.Mutex
+	procs []*proc
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// startProcCluster starts n members that create a cluster together.
+func startProcCluster(t *testing.T, n int) *procCluster {
+	t.Helper()
+	pc := &procCluster{t: t}
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "routing.json")
+	if err := os.WriteFile(cfg, []byte(routingJSON), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		id := fmt.Sprintf("n%d", i+1)
+		pc.procs = append(pc.procs, &proc{
+			id: id, natsAddr: freeAddr(t), routeAddr: freeAddr(t), httpAddr: freeAddr(t),
+			raftAddr: freeAddr(t), remoteAddr: freeAddr(t),
+			dataDir: filepath.Join(dir, id), logf: filepath.Join(dir, id+".log"),
+		})
+	}
+	var boot []string
+	for _, p := range pc.procs {
+		boot = append(boot, p.id+"="+p.raftAddr)
+	}
+	for _, p := range pc.procs {
+		var routes []string
+		for _, o := range pc.procs {
+			if o != p {
+				routes = append(routes, "nats-route://"+o.routeAddr)
+			}
+		}
+		p.args = []string{"-config", cfg, "-node-id", p.id, "-shards", fmt.Sprint(shards),
+			"-nats-listen", p.natsAddr, "-nats-cluster-listen", p.routeAddr, "-nats-routes", strings.Join(routes, ","),
+			"-http-listen", p.httpAddr, "-raft-listen", p.raftAddr, "-remote-listen", p.remoteAddr,
+			"-data-dir", p.dataDir, "-bootstrap", strings.Join(boot, ","), "-log-level", "info"}
+		pc.start(p)
+	}
+	t.Cleanup(func() {
+		for _, p := range pc.procs {
+			pc.signal(p, syscall.SIGKILL)
+		}
+		if t.Failed() {
+			for _, p := range pc.procs {
+				data, _ := os.ReadFile(p.logf)
+				lines := strings.Split(string(data), "\n")
+				if len(lines) > 60 {
+					lines = lines[len(lines)-60:]
+				}
+				t.Logf("--- last log lines of %s:\n%s", p.id, strings.Join(lines, "\n"))
+			}
+		}
+	})
+	for _, p := range pc.procs {
+		pc.waitHealthy(p, 60*time.Second)
+	}
+	pc.waitOwned(60 * time.Second)
+	return pc
+}
+
+func (pc *procCluster) start(p *proc) {
+	pc.t.Helper()
+	logf, err := os.OpenFile(p.logf, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	cmd := exec.Command(nodeBin, p.args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		pc.t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() {
+		_ = cmd.Wait()
+		logf.Close()
+		close(exited)
+	}()
+	pc.mu.Lock()
+	p.cmd, p.exited = cmd, exited
+	pc.mu.Unlock()
+}
+
+func (pc *procCluster) signal(p *proc, sig syscall.Signal) {
+	pc.mu.Lock()
+	cmd := p.cmd
+	pc.mu.Unlock()
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(sig)
+	}
+}
+
+// kill9 kills p at once and waits until it is gone.
+func (pc *procCluster) kill9(p *proc) {
+	pc.signal(p, syscall.SIGKILL)
+	<-p.exited
+}
+
+// stop sends SIGTERM (a planned stop: the member hands its shards over) and
+// waits for the process to exit.
+func (pc *procCluster) stop(p *proc) {
+	pc.t.Helper()
+	pc.signal(p, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+	case <-time.After(30 * time.Second):
+		pc.t.Fatalf("%s did not stop within 30s of SIGTERM", p.id)
+	}
+}
+
+func (pc *procCluster) waitHealthy(p *proc, d time.Duration) {
+	pc.t.Helper()
+	pc.waitFor(p.id+" healthy", d, func() bool {
+		resp, err := http.Get("http://" + p.httpAddr + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+}
+
+func (pc *procCluster) waitFor(what string, d time.Duration, cond func() bool) {
+	pc.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			pc.t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+type statusDoc struct {
+	cluster.Status
+	Owned []uint32 `json:"owned_here"`
+}
+
+func (pc *procCluster) status(p *proc) (statusDoc, error) {
+	var st statusDoc
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + p.httpAddr + "/cluster/status")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return st, fmt.Errorf("status %s", resp.Status)
+	}
+	return st, json.NewDecoder(resp.Body).Decode(&st)
+}
+
+// owners asks the live members what they own; ok when every shard has
+// exactly one owner among them.
+func (pc *procCluster) owners(live []*proc) (map[uint32]*proc, bool) {
+	out := make(map[uint32]*proc)
+	for _, p := range live {
+		st, err := pc.status(p)
+		if err != nil {
+			return nil, false
+		}
+		for _, s := range st.Owned {
+			if _, dup := out[s]; dup {
+				return nil, false
+			}
+			out[s] = p
+		}
+	}
+	return out, len(out) == shards
+}
+
+func (pc *procCluster) waitOwned(d time.Duration, except ...*proc) map[uint32]*proc {
+	pc.t.Helper()
+	var live []*proc
+	for _, p := range pc.procs {
+		skip := false
+		for _, e := range except {
+			skip = skip || e == p
+		}
+		if !skip {
+			live = append(live, p)
+		}
+	}
+	var got map[uint32]*proc
+	pc.waitFor("every shard owned once", d, func() bool {
+		var ok bool
+		got, ok = pc.owners(live)
+		return ok
+	})
+	return got
+}
+
+// natsURL lists every member's NATS, so clients reconnect to a survivor.
+func (pc *procCluster) natsURL() string {
+	var urls []string
+	for _, p := range pc.procs {
+		urls = append(urls, "nats://"+p.natsAddr)
+	}
+	return strings.Join(urls, ",")
+}
+
+func (pc *procCluster) connect() *nats.Conn {
+	pc.t.Helper()
+	nc, err := nats.Connect(pc.natsURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	pc.t.Cleanup(nc.Close)
+	return nc
+}
+
+// queueShard is the shard of queue "q".
+func queueShard() uint32 { return actors.ShardOf("q:q", shards) }
