@@ -268,6 +268,11 @@ func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 		}
 		if slot, ok := m.rec.Slot(t.offerID); ok && slot.State == pb.SlotState_SLOT_STATE_WRAP_UP {
 			fx.timer("wrap/"+t.offerID, time.Duration(slot.Deadline-now))
+			// Wrap-up holds its slot but blocks nothing (shard.Agent.Free):
+			// the busy contact that blocked other channels (voice blocks
+			// chat) no longer does, so the queues must hear of the capacity
+			// this frees now, not when the wrap-up ends.
+			m.afterChange(now, fx)
 			return
 		}
 		fx.cancel("offer/" + t.offerID)
