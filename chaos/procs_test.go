@@ -3,6 +3,7 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -71,23 +72,30 @@ type proc struct {
 }
 
 type procCluster struct {
-	t     *testing.T
+	t     testing.TB
 	mu    sync.Mutex
 	procs []*proc
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddr returns a free loopback address whose port lies below Linux's
+// ephemeral range (32768 and up): a port taken from that range and let go
+// can be handed to some outgoing connection before the node binds it.
+func freeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(22000))
+		ln, err := net.Listen("tcp", addr)
+		if err == nil {
+			ln.Close()
+			return addr
+		}
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatal("no free port below 32000")
+	return ""
 }
 
 // startProcCluster starts n members that create a cluster together.
-func startProcCluster(t *testing.T, n int) *procCluster {
+func startProcCluster(t testing.TB, n int) *procCluster {
 	t.Helper()
 	pc := &procCluster{t: t}
 	dir := t.TempDir()
@@ -127,6 +135,10 @@ func startProcCluster(t *testing.T, n int) *procCluster {
 		if t.Failed() {
 			for _, p := range pc.procs {
 				data, _ := os.ReadFile(p.logf)
+				if keep := os.Getenv("TSUNAGU_CHAOS_LOGS"); keep != "" {
+					_ = os.MkdirAll(keep, 0o750)
+					_ = os.WriteFile(filepath.Join(keep, p.id+".log"), data, 0o600)
+				}
 				lines := strings.Split(string(data), "\n")
 				if len(lines) > 60 {
 					lines = lines[len(lines)-60:]
@@ -271,6 +283,28 @@ func (pc *procCluster) waitOwned(d time.Duration, except ...*proc) map[uint32]*p
 		return ok
 	})
 	return got
+}
+
+// waitSettled waits until every shard is owned by its preferred member (the
+// first of its placement): no hand-over is left to happen.
+func (pc *procCluster) waitSettled(d time.Duration) {
+	pc.t.Helper()
+	pc.waitFor("ownership settled on preferred members", d, func() bool {
+		owners, ok := pc.owners(pc.procs)
+		if !ok {
+			return false
+		}
+		st, err := pc.status(pc.procs[0])
+		if err != nil {
+			return false
+		}
+		for _, si := range st.Shards {
+			if len(si.Placement) == 0 || owners[si.Shard].id != si.Placement[0] {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 // natsURL lists every member's NATS, so clients reconnect to a survivor.

@@ -90,11 +90,10 @@ type shardGroup struct {
 	g     *group
 	state *shard.State
 	done  chan struct{}
-	// leaders receives the group's leader changes.
-	leaders chan raft.Observation
-	// nextTransfer holds back leadership transfers after one was tried
-	// (reconciler only).
-	nextTransfer time.Time
+	// nextTransfer and nextDrainTransfer hold back leadership transfers
+	// after one was tried (reconciler only).
+	nextTransfer      time.Time
+	nextDrainTransfer time.Time
 
 	mu     sync.Mutex
 	closed bool
@@ -246,22 +245,18 @@ func (c *Cluster) runMeta() {
 	}
 }
 
-// observeOwners passes the meta group's owner records of shards this member
-// holds no replica of (its replicas report their own leaders).
+// observeOwners passes the meta group's owner records on. Owners also tell
+// every member themselves once they have acquired a shard (the node does,
+// by actor message); a replica's own view of its leader is not used, since
+// it can learn of a new leader before that leader hosts the shard.
 func (c *Cluster) observeOwners() {
 	c.mu.Lock()
 	observe := c.observe
-	var missing []uint32
-	for s := range c.cfg.Shards {
-		if _, ok := c.shards[s]; !ok {
-			missing = append(missing, s)
-		}
-	}
 	c.mu.Unlock()
 	if observe == nil {
 		return
 	}
-	for _, s := range missing {
+	for s := range c.cfg.Shards {
 		if o, ok := c.mfsm.owner(s); ok {
 			observe(s, o.GetTerm())
 		}
@@ -443,18 +438,30 @@ func (c *Cluster) Member(id string) (*pb.Member, bool) { return c.mfsm.member(id
 
 // Owned lists the shards this member owns now.
 func (c *Cluster) Owned() []uint32 {
+	// Never hold c.mu while taking a shard's lock: acquire holds the shard's
+	// while the owner calls back into the cluster.
 	c.mu.Lock()
-	defer c.mu.Unlock()
+	groups := make([]*shardGroup, 0, len(c.shards))
+	for _, sg := range c.shards {
+		groups = append(groups, sg)
+	}
+	c.mu.Unlock()
 	var out []uint32
-	for id, sg := range c.shards {
+	for _, sg := range groups {
 		sg.mu.Lock()
 		if sg.log != nil {
-			out = append(out, id)
+			out = append(out, sg.id)
 		}
 		sg.mu.Unlock()
 	}
 	slices.Sort(out)
 	return out
+}
+
+// Members returns the members the meta group knows, by id.
+func (c *Cluster) Members() []*pb.Member {
+	members, _ := c.mfsm.view()
+	return members
 }
 
 // reconcile keeps this member's replicas and the groups it leads where the
@@ -567,7 +574,7 @@ func (c *Cluster) leadShard(sg *shardGroup, place []string, byID map[string]*pb.
 			}
 		}
 	}
-	if len(place) == 0 || place[0] == self || time.Now().Before(sg.nextTransfer) {
+	if len(place) == 0 || place[0] == self {
 		return
 	}
 	me := byID[self]
@@ -577,14 +584,29 @@ func (c *Cluster) leadShard(sg *shardGroup, place []string, byID map[string]*pb.
 	}
 	// Hand over when this member should not own the shard: it is draining or
 	// not placed, or the preferred owner is a healthy voter. Transfers are
-	// spaced so an unreachable preferred owner cannot make ownership thrash.
-	sg.nextTransfer = time.Now().Add(5 * time.Second)
+	// spaced so an unreachable preferred owner cannot make ownership thrash;
+	// a draining member retries sooner, on its own schedule.
+	now := time.Now()
 	if me.GetState() == pb.MemberState_MEMBER_STATE_DRAINING {
-		sg.nextTransfer = time.Now().Add(500 * time.Millisecond)
+		if now.Before(sg.nextDrainTransfer) {
+			return
+		}
+		sg.nextDrainTransfer = now.Add(500 * time.Millisecond)
+	} else {
+		if now.Before(sg.nextTransfer) {
+			return
+		}
+		sg.nextTransfer = now.Add(5 * time.Second)
 	}
-	c.log.Info("handing shard ownership over", "shard", sg.id, "to", to.GetId())
-	if err := sg.g.raft.LeadershipTransferToServer(raft.ServerID(to.GetId()), raft.ServerAddress(to.GetRaftAddr())).Error(); err != nil {
-		c.log.Warn("leadership transfer failed", "shard", sg.id, "to", to.GetId(), "err", err)
+	f := sg.g.raft.LeadershipTransferToServer(raft.ServerID(to.GetId()), raft.ServerAddress(to.GetRaftAddr()))
+	if me.GetState() == pb.MemberState_MEMBER_STATE_DRAINING {
+		// Leaving: to whichever replica is most caught up, the quickest
+		// hand-over; the preferred owner gets it later by its own transfer.
+		f = sg.g.raft.LeadershipTransfer()
+	}
+	c.log.Info("handing shard ownership over", "shard", sg.id, "preferred", to.GetId())
+	if err := f.Error(); err != nil {
+		c.log.Warn("leadership transfer failed", "shard", sg.id, "err", err)
 	}
 }
 
@@ -598,11 +620,7 @@ func (c *Cluster) openShard(id uint32) (*shardGroup, error) {
 	if err != nil {
 		return nil, err
 	}
-	sg := &shardGroup{id: id, g: g, state: st, done: make(chan struct{}), leaders: make(chan raft.Observation, 16)}
-	g.raft.RegisterObserver(raft.NewObserver(sg.leaders, false, func(o *raft.Observation) bool {
-		_, ok := o.Data.(raft.LeaderObservation)
-		return ok
-	}))
+	sg := &shardGroup{id: id, g: g, state: st, done: make(chan struct{})}
 	c.mu.Lock()
 	c.shards[id] = sg
 	c.mu.Unlock()
@@ -643,14 +661,6 @@ func (c *Cluster) watchLeadership(sg *shardGroup) {
 				c.release(sg)
 			}
 			c.poke()
-		case o := <-sg.leaders:
-			lo := o.Data.(raft.LeaderObservation)
-			c.mu.Lock()
-			observe := c.observe
-			c.mu.Unlock()
-			if lo.LeaderID != "" && string(lo.LeaderID) != c.cfg.Self.GetId() && observe != nil {
-				observe(sg.id, sg.g.raft.CurrentTerm())
-			}
 		}
 	}
 }

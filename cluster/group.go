@@ -32,7 +32,7 @@ type Timing struct {
 // DefaultTiming detects a dead owner within a few hundred milliseconds on a
 // local network.
 func DefaultTiming() Timing {
-	return Timing{Heartbeat: 250 * time.Millisecond, Election: 250 * time.Millisecond, LeaderLease: 200 * time.Millisecond}
+	return Timing{Heartbeat: 150 * time.Millisecond, Election: 150 * time.Millisecond, LeaderLease: 150 * time.Millisecond}
 }
 
 // Validate names the first bad setting.

@@ -115,12 +115,13 @@ func cutLast(s, sep string) (string, string, bool) {
 // the router that takes actor messages from other nodes.
 func (n *Node) runCluster() error {
 	props := actor.PropsFromFunc(func(ctx actor.Context) {
-		env, ok := ctx.Message().(*pb.RemoteEnvelope)
-		if !ok {
-			return
-		}
-		if err := n.engine.Deliver(actors.Address{Kind: env.GetKind(), Shard: env.GetShard(), ID: env.GetId()}, env.GetMsg()); err != nil {
-			n.log.Debug("remote message refused", "shard", env.GetShard(), "to", env.GetId(), "err", err)
+		switch m := ctx.Message().(type) {
+		case *pb.RemoteEnvelope:
+			if err := n.engine.Deliver(actors.Address{Kind: m.GetKind(), Shard: m.GetShard(), ID: m.GetId()}, m.GetMsg()); err != nil {
+				n.log.Debug("remote message refused", "shard", m.GetShard(), "to", m.GetId(), "err", err)
+			}
+		case *pb.ShardOwner:
+			n.engine.ObserveTerm(m.GetShard(), m.GetTerm())
 		}
 	})
 	if _, err := n.sys.Root.SpawnNamed(props, routerName); err != nil {
@@ -157,6 +158,14 @@ func (o owner) Acquire(id uint32, term uint64, st *shard.State, l *cluster.RaftL
 	o.n.engine.Acquire(id, term, st, l)
 	if err := o.n.gw.Serve(id); err != nil {
 		o.n.log.Error("cannot take forwarded requests", "shard", id, "err", err)
+	}
+	// Tell every member, so their agents announce themselves to this
+	// node's new queues, and their engines refuse the old owner's term.
+	ann := &pb.ShardOwner{Shard: id, Term: term, Member: o.n.cfg.NodeID}
+	for _, m := range o.n.cluster.Members() {
+		if m.GetId() != o.n.cfg.NodeID && m.GetRemoteAddr() != "" && m.GetState() != pb.MemberState_MEMBER_STATE_LEFT {
+			o.n.sys.Root.Send(actor.NewPID(m.GetRemoteAddr(), routerName), ann)
+		}
 	}
 }
 

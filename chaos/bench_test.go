@@ -1,0 +1,160 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tsunagu/tsunagu/client"
+	"github.com/tsunagu/tsunagu/gateway"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+// Failover and hand-over time, from the fault (kill -9, or the drain
+// request) to the first routing decision for the affected shard: an offer
+// reaching a desktop for a contact of queue q, whose shard moved. Before
+// each fault, contacts wait in q and the one logged-in agent is not ready;
+// from the fault on, the agent's desktop says "ready" every 5 ms until an
+// offer comes, so the first offer is the first decision the new owner could
+// make. Run:
+//
+//	go test -run '^$' -bench 'Failover|Drain' -benchtime 20x ./chaos/
+
+func BenchmarkFailoverKill9(b *testing.B) {
+	measureMove(b, func(pc *procCluster, owner *proc) {
+		pc.kill9(owner)
+	}, func(pc *procCluster, owner *proc) {
+		pc.start(owner)
+		pc.waitHealthy(owner, 60*time.Second)
+	})
+}
+
+func BenchmarkDrainHandOver(b *testing.B) {
+	measureMove(b, func(pc *procCluster, owner *proc) {
+		resp, err := http.Post("http://"+owner.httpAddr+"/cluster/drain", "", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("drain: %s: %s", resp.Status, body)
+		}
+	}, func(pc *procCluster, owner *proc) {
+		resp, err := http.Post("http://"+owner.httpAddr+"/cluster/drain?undo=1", "", nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		resp.Body.Close()
+	})
+}
+
+func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc)) {
+	pc := startProcCluster(b, 3)
+	nc := pc.connect()
+	c := client.New(nc, gateway.Protobuf)
+	type offer struct {
+		at time.Time
+		n  *pb.AgentNotice
+	}
+	offered := make(chan offer, 1024)
+	if _, err := c.Notices("a1", func(n *pb.AgentNotice) {
+		if n.GetKind() == pb.NoticeKind_NOTICE_KIND_OFFER {
+			offered <- offer{time.Now(), n}
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
+	do := func(cmd *pb.AgentCommand) error {
+		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+		defer cancel()
+		cmd.SchemaVersion = 1
+		_, err := c.Agent(ctx, "a1", cmd)
+		return err
+	}
+	untilOK := func(what string, f func() error) {
+		deadline := time.Now().Add(30 * time.Second)
+		for err := f(); err != nil; err = f() {
+			if time.Now().After(deadline) {
+				b.Fatalf("%s: %v", what, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	untilOK("login", func() error { return do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_LOGIN}) })
+	var samples []time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		b.StopTimer()
+		pc.waitSettled(60 * time.Second)
+		owners := pc.waitOwned(60 * time.Second)
+		owner := owners[queueShard()]
+		for j := range 3 {
+			id := fmt.Sprintf("m-%d-%d", i, j)
+			untilOK("arrive", func() error {
+				ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+				defer cancel()
+				_, err := c.Arrive(ctx, &pb.ContactArrival{SchemaVersion: 1, ContactId: id, Queue: "q", Channel: pb.Channel_CHANNEL_VOICE})
+				return err
+			})
+		}
+		for len(offered) > 0 {
+			<-offered
+		}
+		b.StartTimer()
+		start := time.Now()
+		fault(pc, owner)
+		var wg sync.WaitGroup
+		done := make(chan struct{})
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				_ = do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_READY})
+				select {
+				case <-done:
+					return
+				case <-time.After(5 * time.Millisecond):
+				}
+			}
+		}()
+		var got offer
+		select {
+		case got = <-offered:
+		case <-time.After(30 * time.Second):
+			b.Fatal("no offer within 30s of the fault")
+		}
+		close(done)
+		wg.Wait()
+		samples = append(samples, got.at.Sub(start))
+		b.StopTimer()
+		// Back to a clean start: the offer rejected (the contact keeps its
+		// place), the agent not ready, the member repaired.
+		untilOK("reject", func() error {
+			err := do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_REJECT, OfferId: got.n.GetOffer().GetOfferId(), Fence: got.n.GetFence()})
+			var ce *client.Error
+			if errors.As(err, &ce) && ce.Code != pb.ErrorCode_ERROR_CODE_UNAVAILABLE {
+				return nil // expired or withdrawn meanwhile
+			}
+			return err
+		})
+		untilOK("not ready", func() error {
+			return do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_NOT_READY, Reason: "bench"})
+		})
+		repair(pc, owner)
+		b.StartTimer()
+	}
+	b.StopTimer()
+	slices.Sort(samples)
+	q := func(p float64) time.Duration { return samples[min(len(samples)-1, int(p*float64(len(samples))))] }
+	b.ReportMetric(float64(q(0.5).Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(q(0.99).Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(samples[len(samples)-1].Microseconds())/1000, "max-ms")
+	b.Logf("n=%d samples (ms): %v", len(samples), samples)
+}
