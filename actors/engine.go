@@ -346,7 +346,7 @@ func (e *Engine) ObserveTerm(id uint32, term uint64) uint64 {
 	}
 	_, local := e.hosts[id]
 	e.mu.Unlock()
-	if term > known && known > 0 && !local {
+	if term > known && !local {
 		e.reannounce()
 	}
 	return max(term, known)

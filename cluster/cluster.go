@@ -295,9 +295,13 @@ func (c *Cluster) leadMeta() {
 		case m.GetState() == pb.MemberState_MEMBER_STATE_LEFT && in[m.GetId()] && m.GetId() != c.cfg.Self.GetId():
 			_ = c.meta.raft.RemoveServer(raft.ServerID(m.GetId()), 0, time.Second).Error()
 		case m.GetState() != pb.MemberState_MEMBER_STATE_LEFT && !in[m.GetId()]:
-			f := c.meta.raft.AddVoter(raft.ServerID(m.GetId()), raft.ServerAddress(m.GetRaftAddr()), 0, time.Second)
+			// Five voters keep the meta group available through two failures;
+			// more would only slow its commits.
+			var f raft.IndexFuture
 			if len(servers) >= 5 {
 				f = c.meta.raft.AddNonvoter(raft.ServerID(m.GetId()), raft.ServerAddress(m.GetRaftAddr()), 0, time.Second)
+			} else {
+				f = c.meta.raft.AddVoter(raft.ServerID(m.GetId()), raft.ServerAddress(m.GetRaftAddr()), 0, time.Second)
 			}
 			if err := f.Error(); err != nil {
 				c.log.Warn("could not add member to the meta group", "member", m.GetId(), "err", err)
@@ -598,11 +602,13 @@ func (c *Cluster) leadShard(sg *shardGroup, place []string, byID map[string]*pb.
 		}
 		sg.nextTransfer = now.Add(5 * time.Second)
 	}
-	f := sg.g.raft.LeadershipTransferToServer(raft.ServerID(to.GetId()), raft.ServerAddress(to.GetRaftAddr()))
+	var f raft.Future
 	if me.GetState() == pb.MemberState_MEMBER_STATE_DRAINING {
 		// Leaving: to whichever replica is most caught up, the quickest
 		// hand-over; the preferred owner gets it later by its own transfer.
 		f = sg.g.raft.LeadershipTransfer()
+	} else {
+		f = sg.g.raft.LeadershipTransferToServer(raft.ServerID(to.GetId()), raft.ServerAddress(to.GetRaftAddr()))
 	}
 	c.log.Info("handing shard ownership over", "shard", sg.id, "preferred", to.GetId())
 	if err := f.Error(); err != nil {
@@ -638,10 +644,19 @@ func (c *Cluster) closeShard(sg *shardGroup, remove bool) {
 	sg.closed = true
 	sg.mu.Unlock()
 	c.release(sg)
-	if err := sg.g.close(remove); err != nil {
-		c.log.Warn("shard replica closed with an error", "shard", sg.id, "err", err)
+	// raft.Shutdown can hang (a known hashicorp/raft pipeline-replication
+	// deadlock); the reconciler must not hang with it.
+	closed := make(chan error, 1)
+	go func() { closed <- sg.g.close(remove) }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			c.log.Warn("shard replica closed with an error", "shard", sg.id, "err", err)
+		}
+		c.log.Info("shard replica dropped", "shard", sg.id, "removed", remove)
+	case <-time.After(10 * time.Second):
+		c.log.Error("shard replica did not shut down within 10s; left behind", "shard", sg.id)
 	}
-	c.log.Info("shard replica dropped", "shard", sg.id, "removed", remove)
 }
 
 // watchLeadership acquires the shard when this member becomes its leader and

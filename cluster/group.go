@@ -116,7 +116,9 @@ func openGroup(c groupConfig, fsm raft.FSM) (*group, error) {
 	rc.HeartbeatTimeout = c.timing.Heartbeat
 	rc.ElectionTimeout = c.timing.Election
 	rc.LeaderLeaseTimeout = c.timing.LeaderLease
-	rc.CommitTimeout = 5 * time.Millisecond
+	// Without new entries a leader still sends each follower an append every
+	// CommitTimeout, per group: short values cost CPU in every idle group.
+	rc.CommitTimeout = 50 * time.Millisecond
 	rc.NotifyCh = notify
 	rc.Logger = hl
 	rc.SnapshotThreshold = max(c.snapshotEvery, 1024)

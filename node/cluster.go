@@ -328,13 +328,18 @@ func (n *Node) clusterHTTP(mux *http.ServeMux) {
 		}
 		st := n.cluster.Status()
 		type member struct {
-			ID, Site, State, Raft, Remote, HTTP string
+			ID     string `json:"id"`
+			Site   string `json:"site"`
+			State  string `json:"state"`
+			Raft   string `json:"raft_addr"`
+			Remote string `json:"remote_addr"`
+			HTTP   string `json:"http_addr"`
 		}
 		out := struct {
 			cluster.Status
 			Members []member `json:"members"`
 			Owned   []uint32 `json:"owned_here"`
-		}{Status: st, Owned: n.cluster.Owned()}
+		}{Status: st, Owned: append([]uint32{}, n.cluster.Owned()...)}
 		for _, m := range st.Members {
 			out.Members = append(out.Members, member{m.GetId(), m.GetSite(), m.GetState().String(), m.GetRaftAddr(), m.GetRemoteAddr(), m.GetHttpAddr()})
 		}

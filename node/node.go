@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"runtime/debug"
@@ -290,6 +291,10 @@ func (n *Node) serveHTTP() error {
 	})
 	mux.HandleFunc("GET /metrics", n.metrics)
 	n.clusterHTTP(mux)
+	// Profiles, for operators (the HTTP listener is loopback unless
+	// configured otherwise).
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
 	n.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -7,6 +7,7 @@
 #   scripts/cluster.sh                # start (or restart from disk)
 #   DATA=/tmp/tsunagu scripts/cluster.sh
 #   CONFIG=my.json scripts/cluster.sh # queues and agents from a config file
+#   SHARDS=6 scripts/cluster.sh       # shard count of a new cluster (default 16)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${DATA:-./data}
@@ -25,7 +26,7 @@ for i in 1 2 3; do
 		[ "$i" = "$j" ] || routes="${routes:+$routes,}nats-route://127.0.0.$j:6222"
 	done
 	mkdir -p "$DATA/n$i"
-	args=(-node-id "n$i" -site "site-$(( (i - 1) % 2 + 1 ))"
+	args=(-node-id "n$i" -shards "${SHARDS:-16}" -site "site-$(( (i - 1) % 2 + 1 ))"
 		-nats-listen "127.0.0.$i:4222" -nats-cluster-listen "127.0.0.$i:6222" -nats-routes "$routes"
 		-http-listen "127.0.0.$i:8080" -raft-listen "127.0.0.$i:7000" -remote-listen "127.0.0.$i:7100"
 		-data-dir "$DATA/n$i" -bootstrap "$boot")
