@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -302,22 +301,6 @@ func arriveCmd(s uint32, id string) *pb.Command {
 	return &pb.Command{Version: shard.CommandVersion, At: time.Now().UnixNano(), Shard: s, Kind: &pb.Command_ContactArrive{ContactArrive: &pb.ContactArrive{
 		ContactId: id, Queue: "sales", Channel: pb.Channel_CHANNEL_VOICE, ArrivedAt: time.Now().UnixNano(),
 	}}}
-}
-
-func (h *harness) member(id string) *member {
-	for _, m := range h.members {
-		if m.id == id {
-			return m
-		}
-	}
-	h.t.Fatalf("no member %s", id)
-	return nil
-}
-
-func ctxFor(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
 }
 
 func dirHasFiles(t *testing.T, dir string) bool {
