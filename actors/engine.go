@@ -89,6 +89,8 @@ type Engine struct {
 	// terms is the highest owner term seen per shard: messages fenced with
 	// a lower one come from a deposed owner and are refused.
 	terms map[uint32]uint64
+	// preparing holds the terms of shards being acquired (see Prepare).
+	preparing map[uint32]uint64
 }
 
 // NewEngine returns an engine owning no shard yet.
@@ -127,6 +129,7 @@ func NewEngine(cfg Config) (*Engine, error) {
 		remote:        cfg.Remote,
 		hosts:         make(map[uint32]*host),
 		terms:         make(map[uint32]uint64),
+		preparing:     make(map[uint32]uint64),
 		dispatcher:    newWorkerDispatcher(max(4, 2*runtime.GOMAXPROCS(0)), 300),
 	}, nil
 }
@@ -156,17 +159,40 @@ func (e *Engine) Apply(state *shard.State) func(cmds []*pb.Command) []*shard.Res
 		if e.events == nil || n == 0 {
 			return results
 		}
-		h := e.host(id)
-		if h == nil {
+		term, ok := e.publishing(id)
+		if !ok {
 			return results
 		}
 		evs := make([]*pb.Event, 0, n)
 		for i := range values {
 			evs = append(evs, values[i].Events...)
 		}
-		e.events(id, h.fence.GetTerm(), evs)
+		e.events(id, term, evs)
 		return results
 	}
+}
+
+// publishing reports whether the events of shard id are published here, and
+// under which term: the shard is owned here, or being acquired.
+func (e *Engine) publishing(id uint32) (uint64, bool) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if h := e.hosts[id]; h != nil {
+		return h.fence.GetTerm(), true
+	}
+	term, ok := e.preparing[id]
+	return term, ok
+}
+
+// Prepare tells the engine this node is about to own shard id under term:
+// commands of the previous owner that are applied while the new owner
+// catches up (before Acquire) have their events published, since the
+// previous owner may not have lived to publish them. Observers may so see
+// an event twice across an ownership change, never miss one.
+func (e *Engine) Prepare(id uint32, term uint64) {
+	e.mu.Lock()
+	e.preparing[id] = term
+	e.mu.Unlock()
 }
 
 // FailResult is the result handed to proposals a log cannot take.
@@ -211,6 +237,7 @@ func (e *Engine) Acquire(id uint32, term uint64, state *shard.State, log Log) {
 	e.mu.Lock()
 	e.hosts[id] = h
 	e.terms[id] = max(e.terms[id], term)
+	delete(e.preparing, id)
 	e.mu.Unlock()
 
 	queued := make(map[string][]shard.Contact)
@@ -254,6 +281,7 @@ func (e *Engine) Release(id uint32) {
 	e.mu.Lock()
 	h := e.hosts[id]
 	delete(e.hosts, id)
+	delete(e.preparing, id)
 	e.mu.Unlock()
 	if h == nil {
 		return

@@ -19,6 +19,9 @@ import (
 
 // Owner hosts the shards this node leads: the routing engine.
 type Owner interface {
+	// Prepare is called when this member became the shard's leader in
+	// term, before it has caught up; Acquire or Release follows.
+	Prepare(shard uint32, term uint64)
 	// Acquire makes this node the shard's owner under term: state is the
 	// replicated state (up to date with every committed command) and log
 	// commits new commands.
@@ -687,17 +690,20 @@ func (c *Cluster) watchLeadership(sg *shardGroup) {
 func (c *Cluster) acquire(sg *shardGroup) {
 	r := sg.g.raft
 	term := r.CurrentTerm()
-	if err := r.Barrier(5 * time.Second).Error(); err != nil {
-		c.log.Warn("shard barrier failed; not owning it", "shard", sg.id, "err", err)
-		return
-	}
-	if r.State() != raft.Leader || r.CurrentTerm() != term {
-		return
-	}
-	c.release(sg)
 	c.mu.Lock()
 	owner, observe := c.owner, c.observe
 	c.mu.Unlock()
+	c.release(sg)
+	owner.Prepare(sg.id, term)
+	if err := r.Barrier(5 * time.Second).Error(); err != nil {
+		c.log.Warn("shard barrier failed; not owning it", "shard", sg.id, "err", err)
+		owner.Release(sg.id)
+		return
+	}
+	if r.State() != raft.Leader || r.CurrentTerm() != term {
+		owner.Release(sg.id)
+		return
+	}
 	sg.mu.Lock()
 	if sg.closed {
 		sg.mu.Unlock()

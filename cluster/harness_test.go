@@ -36,6 +36,8 @@ type ownership struct {
 
 func newOwner() *owner { return &owner{owned: make(map[uint32]ownership)} }
 
+func (o *owner) Prepare(uint32, uint64) {}
+
 func (o *owner) Acquire(id uint32, term uint64, st *shard.State, l *RaftLog) {
 	o.mu.Lock()
 	defer o.mu.Unlock()

@@ -154,6 +154,8 @@ func (n *Node) sendRemote(to actors.Address, msg *pb.ShardMessage) error {
 // the gateway takes its forwarded requests.
 type owner struct{ n *Node }
 
+func (o owner) Prepare(id uint32, term uint64) { o.n.engine.Prepare(id, term) }
+
 func (o owner) Acquire(id uint32, term uint64, st *shard.State, l *cluster.RaftLog) {
 	o.n.engine.Acquire(id, term, st, l)
 	if err := o.n.gw.Serve(id); err != nil {

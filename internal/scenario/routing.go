@@ -229,9 +229,21 @@ func multichannelCapacity(t *testing.T, f Factory) {
 	if st := s.Last("call1").GetState(); st != pb.ContactState_CONTACT_STATE_QUEUED {
 		t.Fatalf("voice call is %v while carol chats", st)
 	}
+	// The freed slot goes to the chat still waiting. Usually that is chat4;
+	// rarely a reservation for an older chat crosses one of carol's rounds,
+	// is declined back to its place, and chat4 takes the slot first (the
+	// known race in actors/README.md; FIFO is checked elsewhere, with the
+	// load test's grace window).
+	waiting := map[string]bool{"chat1": true, "chat2": true, "chat3": true, "chat4": true}
+	for _, o := range offers {
+		delete(waiting, o.GetContactId())
+	}
+	if len(waiting) != 1 {
+		t.Fatalf("first three offers %v left %d chats waiting; want 1", offers, len(waiting))
+	}
 	s.Media("chat", offers[0].GetContactId(), pb.MediaKind_MEDIA_KIND_HUNG_UP)
-	if got := s.Offer("carol").GetContactId(); got != "chat4" {
-		t.Fatalf("freed chat slot went to %s, want chat4", got)
+	if got := s.Offer("carol").GetContactId(); !waiting[got] {
+		t.Fatalf("freed chat slot went to %s, want the waiting chat %v", got, waiting)
 	}
 	if n := len(s.MustCmd("carol", pb.AgentCommandKind_AGENT_COMMAND_KIND_STATUS, "").GetAgent().GetSlots()); n != 3 {
 		t.Fatalf("carol holds %d slots; her chat capacity is 3", n)
