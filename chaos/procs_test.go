@@ -318,7 +318,9 @@ func (pc *procCluster) natsURL() string {
 
 func (pc *procCluster) connect() *nats.Conn {
 	pc.t.Helper()
-	nc, err := nats.Connect(pc.natsURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond))
+	nc, err := nats.Connect(pc.natsURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
+		// A carrier notices a server that stopped answering and moves on.
+		nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2))
 	if err != nil {
 		pc.t.Fatal(err)
 	}

@@ -242,6 +242,11 @@ func embeddedNATS(cfg Config, log *slog.Logger) (*server.Server, error) {
 		// and desktops may connect to any of them.
 		chost, cport, _ := net.SplitHostPort(cfg.NATSClusterListen)
 		opts.Cluster.Name = "tsunagu"
+		// A member that stops answering (paused, cut off) must drop out of
+		// the NATS cluster within seconds, not the default minutes: until it
+		// does, requests for the queue group may go to it and be lost.
+		opts.PingInterval = time.Second
+		opts.MaxPingsOut = 3
 		opts.Cluster.Host = chost
 		opts.Cluster.Port, _ = strconv.Atoi(cport)
 		for _, r := range cfg.NATSRoutes {
