@@ -26,7 +26,8 @@ type sim struct {
 	accepted   map[string]bool
 	connected  map[string]string // contact → agent
 	ended      map[string]bool
-	active     map[string]int // agent → calls in progress
+	active     map[string]int    // agent → calls in progress
+	onCall     map[string]string // agent → its latest call
 	seenInstr  map[string]bool
 	violations []string
 	// firstConnectAfter records the first connect instruction after a mark
@@ -40,7 +41,7 @@ func newSim(t *testing.T, nc *nats.Conn, agents []string) *sim {
 	s := &sim{
 		t: t, c: client.New(nc, gateway.Protobuf),
 		accepted: map[string]bool{}, connected: map[string]string{}, ended: map[string]bool{},
-		active: map[string]int{}, seenInstr: map[string]bool{}, ignore: map[string]bool{},
+		active: map[string]int{}, onCall: map[string]string{}, seenInstr: map[string]bool{}, ignore: map[string]bool{},
 	}
 	if _, err := s.c.ServeInstructions(s.c.Carrier, s.onInstruction); err != nil {
 		t.Fatal(err)
@@ -147,8 +148,10 @@ func (s *sim) onInstruction(in *pb.RoutingInstruction) *pb.InstructionAck {
 	s.connected[contact] = agent
 	s.active[agent]++
 	if s.active[agent] > 1 {
-		s.violations = append(s.violations, fmt.Sprintf("agent %s given a second call (%s) while on one", agent, contact))
+		s.violations = append(s.violations, fmt.Sprintf("agent %s given a second call (%s, instruction %s, fence %v) while on %s",
+			agent, contact, in.GetInstructionId(), in.GetFence(), s.onCall[agent]))
 	}
+	s.onCall[agent] = contact
 	s.mu.Unlock()
 	go s.handle(contact, agent)
 	return ack
