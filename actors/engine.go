@@ -274,6 +274,10 @@ func (e *Engine) Acquire(id uint32, term uint64, state *shard.State, log Log) {
 	for _, c := range inFlight {
 		h.deliver(target{kind: contactKind, shard: id, id: c}, rebuild{})
 	}
+	// The new queues know no agent yet: agents of the other shards owned
+	// here tell them their status (those elsewhere do when they hear of the
+	// new owner, see ObserveTerm).
+	e.reannounce(id)
 }
 
 // Release stops the actors of shard id: this node no longer owns it.
@@ -375,18 +379,20 @@ func (e *Engine) ObserveTerm(id uint32, term uint64) uint64 {
 	_, local := e.hosts[id]
 	e.mu.Unlock()
 	if term > known && !local {
-		e.reannounce()
+		e.reannounce(id)
 	}
 	return max(term, known)
 }
 
-// reannounce has every logged-in agent of the shards owned here send its
-// status to its queues again.
-func (e *Engine) reannounce() {
+// reannounce has every logged-in agent of the shards owned here, but shard
+// except, send its status to its queues again.
+func (e *Engine) reannounce(except uint32) {
 	e.mu.RLock()
 	hosts := make([]*host, 0, len(e.hosts))
-	for _, h := range e.hosts {
-		hosts = append(hosts, h)
+	for id, h := range e.hosts {
+		if id != except {
+			hosts = append(hosts, h)
+		}
 	}
 	e.mu.RUnlock()
 	for _, h := range hosts {

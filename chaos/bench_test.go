@@ -128,7 +128,12 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		select {
 		case got = <-offered:
 		case <-time.After(30 * time.Second):
-			b.Fatal("no offer within 30s of the fault")
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			ar, aerr := c.Agent(ctx, "a1", &pb.AgentCommand{SchemaVersion: 1, Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_STATUS})
+			qs, qerr := c.QueueStatus(ctx, "q")
+			cancel()
+			owners, _ := pc.owners(pc.procs)
+			b.Fatalf("iteration %d: no offer within 30s of the fault; a1 %v (%v); queue q %v (%v); owners %v", i, ar.GetAgent(), aerr, qs, qerr, owners)
 		}
 		close(done)
 		wg.Wait()

@@ -121,6 +121,7 @@ func (n *Node) runCluster() error {
 				n.log.Debug("remote message refused", "shard", m.GetShard(), "to", m.GetId(), "err", err)
 			}
 		case *pb.ShardOwner:
+			n.noteOwner(m)
 			n.engine.ObserveTerm(m.GetShard(), m.GetTerm())
 		}
 	})
@@ -132,9 +133,33 @@ func (n *Node) runCluster() error {
 	return nil
 }
 
+// noteOwner keeps the newest owner announcement per shard.
+func (n *Node) noteOwner(o *pb.ShardOwner) {
+	n.ownersMu.Lock()
+	defer n.ownersMu.Unlock()
+	if old, ok := n.owners[o.GetShard()]; !ok || old.GetTerm() < o.GetTerm() {
+		n.owners[o.GetShard()] = o
+	}
+}
+
+// ownerOf returns the member owning a shard: the newest of what its owner
+// announced and what this member's replica (or the meta group) says. A
+// replica's view of its leader can lag — still naming a dead leader — and a
+// message sent there is lost.
+func (n *Node) ownerOf(shardID uint32) (string, bool) {
+	id, term, ok := n.cluster.Owner(shardID)
+	n.ownersMu.Lock()
+	a, announced := n.owners[shardID]
+	n.ownersMu.Unlock()
+	if announced && (!ok || a.GetTerm() >= term) {
+		return a.GetMember(), true
+	}
+	return id, ok
+}
+
 // sendRemote delivers a message to the actor of a shard owned elsewhere.
 func (n *Node) sendRemote(to actors.Address, msg *pb.ShardMessage) error {
-	id, _, ok := n.cluster.Owner(to.Shard)
+	id, ok := n.ownerOf(to.Shard)
 	if !ok {
 		return fmt.Errorf("no known owner of shard %d", to.Shard)
 	}
@@ -158,6 +183,7 @@ func (o owner) Prepare(id uint32, term uint64) { o.n.engine.Prepare(id, term) }
 
 func (o owner) Acquire(id uint32, term uint64, st *shard.State, l *cluster.RaftLog) {
 	o.n.engine.Acquire(id, term, st, l)
+	o.n.noteOwner(&pb.ShardOwner{Shard: id, Term: term, Member: o.n.cfg.NodeID})
 	if err := o.n.gw.Serve(id); err != nil {
 		o.n.log.Error("cannot take forwarded requests", "shard", id, "err", err)
 	}

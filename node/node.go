@@ -12,6 +12,7 @@ import (
 	"os"
 	"runtime/debug"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,7 @@ import (
 	"github.com/tsunagu/tsunagu/cluster"
 	"github.com/tsunagu/tsunagu/customer"
 	"github.com/tsunagu/tsunagu/gateway"
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 )
 
 // Node is a running tsunagu node.
@@ -49,13 +51,16 @@ type Node struct {
 	remote   *remote.Remote
 	metaSubs []*nats.Subscription
 	stopping chan struct{}
+	// owners are the newest shard owner announcements (see ownerOf).
+	ownersMu sync.Mutex
+	owners   map[uint32]*pb.ShardOwner
 }
 
 // Start brings a node up: NATS (embedded unless URLs are given), the
 // customer store, the engine owning every shard, the gateway and HTTP.
 // On error everything already started is stopped.
 func Start(cfg Config, rc *routing.Config, log *slog.Logger) (n *Node, err error) {
-	n = &Node{cfg: cfg, log: log, started: time.Now(), stopping: make(chan struct{})}
+	n = &Node{cfg: cfg, log: log, started: time.Now(), stopping: make(chan struct{}), owners: make(map[uint32]*pb.ShardOwner)}
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(cfg.GCPercent)
 	}
