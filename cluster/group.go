@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -187,10 +186,9 @@ func (g *group) close(remove bool) error {
 // hclogTo sends hashicorp logs of level warn and above to l, line by line.
 func hclogTo(l *slog.Logger) hclog.Logger {
 	return hclog.New(&hclog.LoggerOptions{
-		Name:       "raft",
-		Level:      hclog.Warn,
-		Output:     slogWriter{l},
-		JSONFormat: false,
+		Name:   "raft",
+		Level:  hclog.Warn,
+		Output: slogWriter{l},
 		// No colour, no timestamp: slog adds its own.
 		DisableTime: true,
 	})
@@ -206,5 +204,3 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	}
 	return len(p), nil
 }
-
-var _ io.Writer = slogWriter{}

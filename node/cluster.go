@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -93,22 +94,13 @@ func startRemote(sys *actor.ActorSystem, host string, port int) (r *remote.Remot
 func parseBootstrap(list []string) ([]*pb.Member, error) {
 	var out []*pb.Member
 	for _, s := range list {
-		id, addr, ok := cutLast(s, "=")
+		id, addr, ok := strings.Cut(s, "=")
 		if !ok || id == "" || addr == "" {
 			return nil, bad("bootstrap", strconv.Quote(s), "want id=raft-host:port")
 		}
 		out = append(out, &pb.Member{Id: id, RaftAddr: addr})
 	}
 	return out, nil
-}
-
-func cutLast(s, sep string) (string, string, bool) {
-	for i := len(s) - len(sep); i >= 0; i-- {
-		if s[i:i+len(sep)] == sep {
-			return s[:i], s[i+len(sep):], true
-		}
-	}
-	return s, "", false
 }
 
 // runCluster starts holding shards once the engine and gateway exist, and
