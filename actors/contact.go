@@ -170,6 +170,7 @@ func (m *contactMachine) arrive(now int64, cl customerLoaded, fx *effects) {
 		ArrivedAt:   now,
 		Carrier:     req.GetCarrier(),
 		Language:    req.GetLanguage(),
+		Site:        req.GetSite(),
 	}
 	if a.Direction == pb.Direction_DIRECTION_UNSPECIFIED {
 		a.Direction = pb.Direction_DIRECTION_INBOUND

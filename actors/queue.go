@@ -76,6 +76,7 @@ func (m *queueMachine) line(now int64, c *shard.Contact, extras routing.Requirem
 		Channel:        a.GetChannel(),
 		PreferredAgent: a.GetPreferredAgent(),
 		PreferredUntil: a.GetPreferredUntil(),
+		Site:           a.GetSite(),
 	}, extras, now)
 }
 

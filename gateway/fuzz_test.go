@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/tsunagu/tsunagu/actors/routing"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/encoding/protowire"
@@ -268,6 +269,7 @@ func FuzzArrival(f *testing.F) {
 		Attributes: map[string]string{"tier": "gold", "reason": "billing"},
 		Skills:     []*pb.SkillRequirement{{Skill: "language:ja", MinLevel: 3}, {Skill: "support", MinLevel: 5}},
 		Priority:   -100, WaitingSince: timestamppb.New(fuzzNow.Add(-time.Hour)), Carrier: "pbx-1", Language: "ja-JP",
+		Site: "tokyo",
 	}
 	seedBoth(f,
 		full,
@@ -277,6 +279,7 @@ func FuzzArrival(f *testing.F) {
 		&pb.ContactArrival{ContactId: "c", Queue: "q", Channel: 1, Priority: 101},
 		&pb.ContactArrival{ContactId: "c", Queue: "q", Channel: 1, WaitingSince: &timestamppb.Timestamp{Seconds: 1 << 40}},
 		&pb.ContactArrival{ContactId: "c", Queue: "q", Channel: 1, Skills: []*pb.SkillRequirement{{Skill: "s", MinLevel: 6}}},
+		&pb.ContactArrival{ContactId: "c", Queue: "q", Channel: 1, Site: strings.Repeat("s", 65)},
 	)
 	seedEdges(f)
 	f.Fuzz(func(t *testing.T, data []byte, asJSON bool) {
@@ -297,6 +300,9 @@ func FuzzArrival(f *testing.F) {
 		}
 		if p := a.GetPriority(); p < -MaxPriority || p > MaxPriority {
 			t.Fatalf("accepted priority %d", p)
+		}
+		if n := len(a.GetSite()); n > routing.MaxSiteLen {
+			t.Fatalf("accepted a site of %d bytes", n)
 		}
 		roundTrip(t, a, enc, "ContactArrival", func(m *pb.ContactArrival) *decodeError { return validateArrival("pbx-1", m, fuzzNow) })
 	})

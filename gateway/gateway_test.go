@@ -561,6 +561,8 @@ func arrivalFieldCases() []fieldCase {
 		fieldCase{"priority 101", func(a *pb.ContactArrival) { a.Priority = 101 }, "priority", false},
 		fieldCase{"priority -101", func(a *pb.ContactArrival) { a.Priority = -101 }, "priority", false},
 		fieldCase{"priority min int32", func(a *pb.ContactArrival) { a.Priority = -1 << 31 }, "priority", false},
+		fieldCase{"site 65 bytes", func(a *pb.ContactArrival) { a.Site = strings.Repeat("s", 65) }, "site", false},
+		fieldCase{"site 33 two-byte runes", func(a *pb.ContactArrival) { a.Site = strings.Repeat("é", 33) }, "site", false},
 	)
 	for _, c := range []string{"pbx.1", "pbx 1", "pbx*", "pbx>", "pbx/1", strings.Repeat("c", 65)} {
 		cases = append(cases, fieldCase{"carrier " + fmt.Sprintf("%.20q", c), func(a *pb.ContactArrival) { a.Carrier = c }, "carrier", false})
@@ -625,6 +627,7 @@ func TestGateway_ArrivalLimitsAccepted(t *testing.T) {
 		"customer_key 256":   func(a *pb.ContactArrival) { a.CustomerKey = strings.Repeat("k", 256) },
 		"carrier as subject": func(a *pb.ContactArrival) { a.Carrier = "pbx-1" },
 		"language fr":        func(a *pb.ContactArrival) { a.Language = "fr" },
+		"site 64":            func(a *pb.ContactArrival) { a.Site = strings.Repeat("s", 64) },
 		"64 attributes":      func(a *pb.ContactArrival) { a.Attributes = attrs },
 		"32 skills":          func(a *pb.ContactArrival) { a.Skills = skills },
 		"levels 1 and 5": func(a *pb.ContactArrival) {

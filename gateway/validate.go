@@ -72,6 +72,8 @@ func validateArrival(carrier string, a *pb.ContactArrival, now time.Time) *decod
 		return invalid("carrier %q does not match the subject's %q", a.GetCarrier(), carrier)
 	case a.GetLanguage() != "" && !languageRE.MatchString(a.GetLanguage()):
 		return invalid("language %q is not a language tag", a.GetLanguage())
+	case len(a.GetSite()) > routing.MaxSiteLen:
+		return invalid("site is %d bytes; at most %d", len(a.GetSite()), routing.MaxSiteLen)
 	case len(a.GetAttributes()) > MaxAttributes:
 		return invalid("%d attributes; at most %d", len(a.GetAttributes()), MaxAttributes)
 	case len(a.GetSkills()) > MaxSkills:

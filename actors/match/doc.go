@@ -12,8 +12,9 @@
 // (channel, first eligible widening step, class mask), each a heap ordered
 // by the queue's strategy, so the best agent is the best of the eligible
 // pool tops. Requirement classes are the distinct extra requirements of
-// contacts (language, contact-specific skills); an agent's mask says which
-// classes it satisfies.
+// contacts (language, contact-specific skills, and the contact's site while
+// its queue's site window lasts); an agent's mask says which classes it
+// satisfies.
 //
 // The indexes are soft state: they are rebuilt from the shard's replicated
 // contacts and from agents' status messages, and nothing in them is a

@@ -187,6 +187,39 @@ func (h *harness) best(agent string, now int64) string {
 	return w.ContactID
 }
 
+// checkEntries checks that every waiting contact of q has exactly one live
+// entry — in the line it names, or in its preferred agent's list — and that
+// nothing else is live.
+func checkEntries(t testing.TB, q *Queue) {
+	t.Helper()
+	seen := make(map[string]int)
+	for _, l := range q.lines {
+		l.each(func(w *Waiting) bool {
+			seen[w.ContactID]++
+			if cur := q.waiting[w.ContactID]; cur != w || w.where != l {
+				t.Errorf("live entry of %s in line %v is not its current entry", w.ContactID, l.key)
+			}
+			return true
+		})
+	}
+	for agent, list := range q.pref {
+		for _, w := range list {
+			seen[w.ContactID]++
+			if q.waiting[w.ContactID] != w || w.where != nil {
+				t.Errorf("entry of %s in %s's preferred list is not its current entry", w.ContactID, agent)
+			}
+		}
+	}
+	for id := range q.waiting {
+		if seen[id] != 1 {
+			t.Errorf("contact %s has %d live entries; want 1", id, seen[id])
+		}
+	}
+	if len(seen) != len(q.waiting) {
+		t.Errorf("%d contacts have live entries; %d are waiting", len(seen), len(q.waiting))
+	}
+}
+
 // salesQueue is a queue that asks for sales 3 and relaxes it to 1 after
 // 30 seconds.
 func salesQueue(strategy pb.Strategy) *pb.QueueConfig {

@@ -14,16 +14,24 @@ type Waiting struct {
 	Channel        pb.Channel
 	PreferredAgent string
 	PreferredUntil int64
+	// Site the contact arrived at; empty when unknown.
+	Site string
 	// Extra requirements beyond the queue's, as a class of the queue.
 	class int
-	// extras are kept only for contacts of the slow class.
+	// extras are kept only when the contact's class, its site aside, is the
+	// slow class.
 	extras routing.Requirements
+	// siteUntil is when the contact's site window closes, or 0 if it has
+	// none (any more). Until then class requires the site too, and
+	// baseClass is the contact's class without it.
+	siteUntil int64
 	// Avoid lists agents who rejected or missed this contact, each until a
 	// time: they are not offered it again before then.
 	Avoid []Avoid
 
-	removed bool
-	where   *line
+	removed   bool
+	baseClass uint8 // beside removed: no room taken (classes are < 64)
+	where     *line
 }
 
 // Avoid keeps an agent from a contact until a time (unix ns).

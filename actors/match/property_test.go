@@ -89,6 +89,11 @@ func (m *model) inWindow(c *modelContact, now int64) bool {
 	return c.w.PreferredAgent != "" && now < c.w.PreferredUntil
 }
 
+// inSiteWindow: only agents of c's site may serve it at now.
+func (m *model) inSiteWindow(c *modelContact, now int64) bool {
+	return m.q.SiteWindow > 0 && c.w.Site != "" && now-c.w.ArrivedAt < int64(m.q.SiteWindow)
+}
+
 func (m *model) avoids(c *modelContact, agent string, now int64) bool {
 	for _, a := range c.w.Avoid {
 		if a.Agent == agent && now < a.Until {
@@ -107,7 +112,8 @@ func (m *model) eligible(id string, c *modelContact, now int64) bool {
 	return a.free()[c.w.Channel] > 0 &&
 		a.minStep <= m.q.StepAt(time.Duration(now-c.w.ArrivedAt)) &&
 		!m.avoids(c, id, now) &&
-		c.extras.MetBy(a.profile.GetSkills())
+		c.extras.MetBy(a.profile.GetSkills()) &&
+		(!m.inSiteWindow(c, now) || a.profile.GetSite() == c.w.Site)
 }
 
 // ahead: c before d at now (priority after ageing, then arrival, then seq).
@@ -258,15 +264,17 @@ func (m *model) available() int {
 
 // propertyConfig is a queue asking for sales 3, relaxing to 2 after 20s, to
 // 1 after 60s, adding the bpo queue's agents after 90s; taking voice, chat
-// and email; ageing one step every 15s up to 3.
+// and email; ageing one step every 15s up to 3; keeping contacts to their
+// site for 25s.
 func propertyConfig(t testing.TB, strategy pb.Strategy) (*routing.Config, *routing.Queue) {
 	rc := &pb.RoutingConfig{Queues: []*pb.QueueConfig{
 		{
-			Name:     "main",
-			Skills:   []*pb.SkillRequirement{req("sales", 3)},
-			Channels: []pb.Channel{voice, chat, email},
-			Strategy: strategy,
-			Ageing:   &pb.PriorityAgeing{Every: dur(15 * time.Second), MaxBoost: 3},
+			Name:                 "main",
+			Skills:               []*pb.SkillRequirement{req("sales", 3)},
+			Channels:             []pb.Channel{voice, chat, email},
+			Strategy:             strategy,
+			Ageing:               &pb.PriorityAgeing{Every: dur(15 * time.Second), MaxBoost: 3},
+			SitePreferenceWindow: dur(25 * time.Second),
 			Widening: []*pb.WideningStep{
 				{After: dur(20 * time.Second), Skills: []*pb.SkillRequirement{req("sales", 2)}},
 				{After: dur(60 * time.Second), Skills: []*pb.SkillRequirement{req("sales", 1)}},
@@ -283,6 +291,9 @@ func propertyConfig(t testing.TB, strategy pb.Strategy) (*routing.Config, *routi
 	return cfg, q
 }
 
+// sites agents and contacts come from; "" is no site.
+var sites = []string{"east", "west", ""}
+
 type propertyRun struct {
 	t        *testing.T
 	r        *rand.Rand
@@ -294,7 +305,7 @@ type propertyRun struct {
 	agentIDs []string
 	profiles map[string]*pb.AgentProfile
 	manySets bool // requirement sets beyond the 63 classes
-	checked  struct{ matches, prefMatches, slow, bests, maxWaiting int }
+	checked  struct{ matches, prefMatches, siteMatches, slow, bests, maxWaiting int }
 }
 
 func (p *propertyRun) randomExtras() routing.Requirements {
@@ -340,7 +351,7 @@ func (p *propertyRun) randomProfile(id string) *pb.AgentProfile {
 			sk["vip"] = uint32(1 + r.IntN(5))
 		}
 	}
-	prof := &pb.AgentProfile{Id: id, Skills: sk}
+	prof := &pb.AgentProfile{Id: id, Site: sites[r.IntN(len(sites))], Skills: sk}
 	if r.IntN(4) == 0 {
 		prof.Capacity = []*pb.ChannelCapacity{{Channel: chat, Slots: 2}, {Channel: email, Slots: 3}}
 		prof.Blocking = &pb.BlockingRules{}
@@ -371,6 +382,9 @@ func (p *propertyRun) addContact() {
 		if len(w.Avoid) > 0 && r.IntN(2) == 0 {
 			w.Avoid[0].Agent = w.PreferredAgent // it rejected its own contact
 		}
+	}
+	if r.IntN(2) == 0 {
+		w.Site = sites[r.IntN(len(sites))]
 	}
 	extras := p.randomExtras()
 	got := p.q.Add(w, extras, p.now)
@@ -470,6 +484,9 @@ func (p *propertyRun) match() bool {
 			t.Fatalf("at %s: NextMatch %s>%s; want %s>%s", rel(p.now), w.ContactID, a.ID, best.w.ContactID, bestAgent)
 		}
 		p.checked.matches++
+		if p.m.inSiteWindow(best, p.now) {
+			p.checked.siteMatches++
+		}
 	}
 	// Take it, as the queue actor does.
 	p.q.Remove(w.ContactID)
@@ -563,6 +580,12 @@ func (p *propertyRun) step(op int) {
 		}
 	}
 	p.checked.maxWaiting = max(p.checked.maxWaiting, len(p.m.contacts))
+	if op%4 == 0 { // a stray entry outlives the step that made it
+		checkEntries(p.t, p.q)
+		if p.t.Failed() {
+			p.t.FailNow()
+		}
+	}
 	if p.q.Len() != len(p.m.contacts) {
 		p.t.Fatalf("op %d: Len %d; model %d", op, p.q.Len(), len(p.m.contacts))
 	}
@@ -615,13 +638,13 @@ func TestNextMatch_MatchesBruteForce(t *testing.T) {
 					for op := range 3000 {
 						p.step(op)
 					}
-					if p.checked.matches < 100 || p.checked.bests < 100 {
-						t.Errorf("checked only %d matches and %d BestContacts", p.checked.matches, p.checked.bests)
+					if p.checked.matches < 100 || p.checked.bests < 100 || p.checked.siteMatches == 0 {
+						t.Errorf("checked only %d matches (%d in a site window) and %d BestContacts", p.checked.matches, p.checked.siteMatches, p.checked.bests)
 					}
 					if many && p.checked.slow == 0 {
 						t.Errorf("no contact reached the slow class")
 					}
-					t.Logf("checked %d matches, %d preferred, %d BestContacts; %d slow-class arrivals; at most %d waiting", p.checked.matches, p.checked.prefMatches, p.checked.bests, p.checked.slow, p.checked.maxWaiting)
+					t.Logf("checked %d matches (%d in a site window), %d preferred, %d BestContacts; %d slow-class arrivals; at most %d waiting", p.checked.matches, p.checked.siteMatches, p.checked.prefMatches, p.checked.bests, p.checked.slow, p.checked.maxWaiting)
 				})
 			}
 		}

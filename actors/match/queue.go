@@ -33,6 +33,11 @@ type Queue struct {
 	pref       map[string][]*Waiting
 	prefExpiry []*Waiting
 
+	// Contacts inside their site window wait in lines of a class that
+	// requires their site; siteExpiry orders them by window end, when they
+	// move to the line of their base class.
+	siteExpiry []*Waiting
+
 	// avoidEnds is a min-heap of times at which some avoidance ends.
 	avoidEnds []int64
 
@@ -93,7 +98,16 @@ func (q *Queue) AvailableAgents() int { return q.pooled }
 // requirements beyond the queue's own (language, contact skills). Adding a
 // contact already waiting returns the existing entry. w is copied: entries
 // are never reused, because removed ones linger in lines until they reach
-// the front.
+// the front; for the same reason a contact's entry is replaced when its
+// site window closes, so callers look entries up (Waiting) rather than keep
+// them.
+//
+// A contact with a site, in a queue with a site window, also requires its
+// site until it has waited that long (the window counts from ArrivedAt, so
+// a requeued or rebuilt contact gets only what is left of it). The site
+// requirement is part of its class like any other, so a contact in its
+// preferred-agent window may go to its preferred agent before the site
+// window closes only if that agent works at its site.
 func (q *Queue) Add(in Waiting, extras routing.Requirements, now int64) *Waiting {
 	if w, ok := q.waiting[in.ContactID]; ok {
 		return w
@@ -103,6 +117,7 @@ func (q *Queue) Add(in Waiting, extras routing.Requirements, now int64) *Waiting
 	}
 	w := &in
 	w.where, w.removed, w.extras = nil, false, nil
+	w.siteUntil, w.baseClass = 0, 0
 	for _, a := range w.Avoid {
 		if a.Until > now {
 			q.avoidEnds = append(q.avoidEnds, a.Until)
@@ -113,14 +128,19 @@ func (q *Queue) Add(in Waiting, extras routing.Requirements, now int64) *Waiting
 	if w.class == slowClass {
 		w.extras = extras
 	}
+	if until := w.ArrivedAt + int64(q.cfg.SiteWindow); q.cfg.SiteWindow > 0 && w.Site != "" && now < until {
+		w.baseClass = uint8(w.class)
+		w.class = q.classOf(extras.With(routing.Requirement{Skill: routing.SiteSkill(w.Site), Level: 1}))
+		w.siteUntil = until
+		pushBy(&q.siteExpiry, w, siteEnd)
+	}
 	q.waiting[w.ContactID] = w
 	q.perPriority[w.Priority]++
 	if w.PreferredAgent != "" && now < w.PreferredUntil {
 		q.pref[w.PreferredAgent] = append(q.pref[w.PreferredAgent], w)
 		w.where = nil
 		w.removed = false
-		q.prefExpiry = append(q.prefExpiry, w)
-		prefUp(q.prefExpiry, len(q.prefExpiry)-1)
+		pushBy(&q.prefExpiry, w, preferredEnd)
 		return w
 	}
 	q.lineFor(lineKey{channel: w.Channel, priority: w.Priority, class: w.class}).push(w)
@@ -148,7 +168,7 @@ func (q *Queue) Remove(id string) (*Waiting, bool) {
 		return w, true
 	}
 	// A preferred-window contact: drop it from its agent's list; its entry
-	// in prefExpiry is skipped when it comes up.
+	// in prefExpiry (and siteExpiry) is skipped when it comes up.
 	list := q.pref[w.PreferredAgent]
 	for i, x := range list {
 		if x == w {
@@ -228,7 +248,7 @@ func (q *Queue) classOf(extras routing.Requirements) int {
 	c := len(q.classes)
 	q.classes = append(q.classes, extras)
 	for _, a := range q.agents {
-		if extras.MetBy(a.Profile.GetSkills()) {
+		if extras.MetByProfile(a.Profile) {
 			a.mask |= 1 << c
 			q.place(a)
 		}
@@ -239,7 +259,7 @@ func (q *Queue) classOf(extras routing.Requirements) int {
 func (q *Queue) maskFor(p *pb.AgentProfile) uint64 {
 	m := uint64(1) << slowClass
 	for c, reqs := range q.classes {
-		if reqs.MetBy(p.GetSkills()) {
+		if reqs.MetByProfile(p) {
 			m |= 1 << c
 		}
 	}
@@ -369,9 +389,24 @@ func (q *Queue) eligible(a *Agent, w *Waiting, step int) bool {
 		return false
 	}
 	if w.class == slowClass {
-		return w.extras.MetBy(a.Profile.GetSkills())
+		return q.slowMet(w, a.Profile)
 	}
 	return a.mask&(1<<w.class) != 0
+}
+
+// slowMet reports whether an agent with profile p meets the extra
+// requirements of w, a contact of the slow class: its requirements without
+// its site (kept in extras when they are the slow class too), and in its
+// site window its site.
+func (q *Queue) slowMet(w *Waiting, p *pb.AgentProfile) bool {
+	if w.siteUntil == 0 {
+		return w.extras.MetByProfile(p)
+	}
+	base := w.extras
+	if w.baseClass != slowClass {
+		base = q.classes[w.baseClass]
+	}
+	return p.GetSite() == w.Site && base.MetByProfile(p)
 }
 
 func (q *Queue) stepOf(w *Waiting, now int64) int {
@@ -424,7 +459,7 @@ func (q *Queue) bestAgentFor(w *Waiting, now int64) *Agent {
 			continue
 		}
 		for _, a := range p.heap {
-			if (best == nil || q.agentBefore(a, best)) && w.extras.MetBy(a.Profile.GetSkills()) && !w.avoids(a.ID, now) {
+			if (best == nil || q.agentBefore(a, best)) && q.slowMet(w, a.Profile) && !w.avoids(a.ID, now) {
 				best = a
 			}
 		}
@@ -465,6 +500,7 @@ func (q *Queue) bestInPool(p *pool, w *Waiting, now int64) *Agent {
 // serve, with the best such agent by the queue's strategy. It changes
 // nothing; the caller removes the contact and calls Taken.
 func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
+	q.expireSite(now)
 	q.expirePreferred(now)
 	for id, list := range q.pref {
 		a, ok := q.agents[id]
@@ -524,6 +560,7 @@ func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
 // a soliciting agent: its preferred contacts first, then by priority after
 // ageing and arrival. The agent must have been given with SetAgent.
 func (q *Queue) BestContact(id string, now int64) (*Waiting, bool) {
+	q.expireSite(now)
 	q.expirePreferred(now)
 	a, ok := q.agents[id]
 	if !ok {
@@ -576,7 +613,7 @@ func (q *Queue) BestContact(id string, now int64) (*Waiting, bool) {
 
 // NextWake returns the earliest time after now at which eligibility changes
 // without any message arriving — a line head reaching its next widening
-// step, a preferred-agent window closing — or 0 if none.
+// step, a preferred-agent or site window closing — or 0 if none.
 func (q *Queue) NextWake(now int64) int64 {
 	wake := int64(math.MaxInt64)
 	// Look at every contact matching would look at: each line's head, the
@@ -606,10 +643,16 @@ func (q *Queue) NextWake(now int64) int64 {
 		}
 	}
 	for len(q.prefExpiry) > 0 && q.prefExpiry[0].removed {
-		prefPop(&q.prefExpiry)
+		popBy(&q.prefExpiry, preferredEnd)
 	}
 	if len(q.prefExpiry) > 0 && q.prefExpiry[0].PreferredUntil < wake {
 		wake = q.prefExpiry[0].PreferredUntil
+	}
+	for len(q.siteExpiry) > 0 && q.siteExpiry[0].removed {
+		popBy(&q.siteExpiry, siteEnd)
+	}
+	if len(q.siteExpiry) > 0 && q.siteExpiry[0].siteUntil < wake {
+		wake = q.siteExpiry[0].siteUntil
 	}
 	// An avoidance ending can make a waiting contact servable.
 	for len(q.avoidEnds) > 0 && q.avoidEnds[0] <= now {
@@ -632,7 +675,7 @@ func (q *Queue) expirePreferred(now int64) {
 		if !w.removed && w.PreferredUntil > now {
 			return
 		}
-		prefPop(&q.prefExpiry)
+		popBy(&q.prefExpiry, preferredEnd)
 		if w.removed {
 			continue
 		}
@@ -652,18 +695,56 @@ func (q *Queue) expirePreferred(now int64) {
 	}
 }
 
-func prefUp(h []*Waiting, i int) {
-	for i > 0 {
-		p := (i - 1) / 2
-		if h[i].PreferredUntil >= h[p].PreferredUntil {
+// expireSite moves contacts whose site window closed out of their site
+// class: one in a line goes to the line of its base class at its original
+// place — as a copy, because line entries are never reused (the old one is
+// marked removed and lingers until it reaches the front); one in its
+// preferred-agent window is in no line and just changes class.
+func (q *Queue) expireSite(now int64) {
+	for len(q.siteExpiry) > 0 {
+		w := q.siteExpiry[0]
+		if !w.removed && w.siteUntil > now {
 			return
 		}
-		h[i], h[p] = h[p], h[i]
-		i = p
+		popBy(&q.siteExpiry, siteEnd)
+		if w.removed {
+			continue
+		}
+		if w.where == nil {
+			w.class, w.siteUntil = int(w.baseClass), 0
+			continue
+		}
+		l := w.where
+		l.remove(w)
+		if l.live == 0 {
+			q.dropLine(l)
+		}
+		moved := *w
+		moved.class, moved.siteUntil = int(w.baseClass), 0
+		q.waiting[moved.ContactID] = &moved
+		q.lineFor(lineKey{channel: moved.Channel, priority: moved.Priority, class: moved.class}).push(&moved)
 	}
 }
 
-func prefPop(h *[]*Waiting) {
+func preferredEnd(w *Waiting) int64 { return w.PreferredUntil }
+func siteEnd(w *Waiting) int64      { return w.siteUntil }
+
+// pushBy adds w to the min-heap h ordered by key.
+func pushBy(h *[]*Waiting, w *Waiting, key func(*Waiting) int64) {
+	s := append(*h, w)
+	for i := len(s) - 1; i > 0; {
+		p := (i - 1) / 2
+		if key(s[i]) >= key(s[p]) {
+			break
+		}
+		s[i], s[p] = s[p], s[i]
+		i = p
+	}
+	*h = s
+}
+
+// popBy drops the top of the min-heap h ordered by key.
+func popBy(h *[]*Waiting, key func(*Waiting) int64) {
 	s := *h
 	last := len(s) - 1
 	s[0] = s[last]
@@ -675,10 +756,10 @@ func prefPop(h *[]*Waiting) {
 			break
 		}
 		m := l
-		if r := l + 1; r < len(s) && s[r].PreferredUntil < s[l].PreferredUntil {
+		if r := l + 1; r < len(s) && key(s[r]) < key(s[l]) {
 			m = r
 		}
-		if s[m].PreferredUntil >= s[i].PreferredUntil {
+		if key(s[m]) >= key(s[i]) {
 			break
 		}
 		s[i], s[m] = s[m], s[i]

@@ -20,6 +20,8 @@ const (
 	MaxLevel = 5
 	// MaxWideningSteps bounds a queue's widening steps.
 	MaxWideningSteps = 16
+	// MaxSiteLen bounds an agent's or a contact's site, in bytes.
+	MaxSiteLen = 64
 )
 
 // ErrInvalidConfig wraps every validation failure.
@@ -45,6 +47,13 @@ func ValidSkill(s string) bool { return skillRE.MatchString(s) }
 // LanguageSkill is the skill that stands for speaking lang.
 func LanguageSkill(lang string) string { return "language:" + strings.ToLower(lang) }
 
+// sitePrefix starts the reserved skill names that stand for a site.
+const sitePrefix = "site:"
+
+// SiteSkill is the requirement met by agents working at site. It is checked
+// against the agent's profile site, never its skills (see MetByProfile).
+func SiteSkill(site string) string { return sitePrefix + site }
+
 // Requirement is one skill at a minimum level.
 type Requirement struct {
 	Skill string
@@ -54,7 +63,8 @@ type Requirement struct {
 // Requirements is sorted by skill, one entry per skill.
 type Requirements []Requirement
 
-// MetBy reports whether skills satisfy every requirement.
+// MetBy reports whether skills satisfy every requirement. It knows nothing
+// of sites: requirements on an agent use MetByProfile.
 func (r Requirements) MetBy(skills map[string]uint32) bool {
 	for _, q := range r {
 		if skills[q.Skill] < q.Level {
@@ -62,6 +72,37 @@ func (r Requirements) MetBy(skills map[string]uint32) bool {
 		}
 	}
 	return true
+}
+
+// MetByProfile reports whether the agent with profile p satisfies every
+// requirement: a site requirement (SiteSkill) by working at that site, any
+// other by its skills.
+func (r Requirements) MetByProfile(p *pb.AgentProfile) bool {
+	skills := p.GetSkills()
+	for _, q := range r {
+		if site, ok := strings.CutPrefix(q.Skill, sitePrefix); ok {
+			if p.GetSite() != site {
+				return false
+			}
+			continue
+		}
+		if skills[q.Skill] < q.Level {
+			return false
+		}
+	}
+	return true
+}
+
+// With returns r with q added, sorted; if r already names q's skill the
+// higher level wins. r itself is not changed.
+func (r Requirements) With(q Requirement) Requirements {
+	i, found := sort.Find(len(r), func(i int) int { return strings.Compare(q.Skill, r[i].Skill) })
+	if found {
+		out := slices.Clone(r)
+		out[i].Level = max(out[i].Level, q.Level)
+		return out
+	}
+	return slices.Insert(slices.Clip(r), i, q)
 }
 
 // Key is a canonical string for r, usable as a map key.
@@ -121,6 +162,7 @@ type Queue struct {
 	AgeEvery        time.Duration
 	AgeMax          int32
 	PreferredWindow time.Duration
+	SiteWindow      time.Duration
 	AverageHandle   time.Duration
 	MaxWaiting      uint32
 	MaxWait         time.Duration
@@ -198,13 +240,12 @@ func (c *Config) Queue(name string) (*Queue, bool) {
 // it meets step k's skills or the base skills of an overflow queue added by
 // step k.
 func (c *Config) MinStep(q *Queue, p *pb.AgentProfile) int {
-	skills := p.GetSkills()
 	for k, st := range q.Steps {
-		if st.Reqs.MetBy(skills) {
+		if st.Reqs.MetByProfile(p) {
 			return k
 		}
 		for _, o := range st.Overflow {
-			if oq, ok := c.Queues[o]; ok && oq.Steps[0].Reqs.MetBy(skills) {
+			if oq, ok := c.Queues[o]; ok && oq.Steps[0].Reqs.MetByProfile(p) {
 				return k
 			}
 		}
@@ -360,6 +401,7 @@ func (v *validator) queue(path string, qc *pb.QueueConfig) *Queue {
 		WrapUp:          v.duration(path+".wrap_up", qc.GetWrapUp(), qc.GetWrapUp() == nil),
 		WrapUpFixed:     qc.GetWrapUpFixed(),
 		PreferredWindow: v.duration(path+".preferred_agent_window", qc.GetPreferredAgentWindow(), qc.GetPreferredAgentWindow() == nil),
+		SiteWindow:      v.duration(path+".site_preference_window", qc.GetSitePreferenceWindow(), qc.GetSitePreferenceWindow() == nil),
 		AverageHandle:   v.duration(path+".average_handle_time", qc.GetAverageHandleTime(), qc.GetAverageHandleTime() == nil),
 		MaxWaiting:      qc.GetAdmission().GetMaxWaiting(),
 		MaxWait:         v.duration(path+".admission.max_estimated_wait", qc.GetAdmission().GetMaxEstimatedWait(), qc.GetAdmission().GetMaxEstimatedWait() == nil),
@@ -482,8 +524,8 @@ func (v *validator) agent(path string, ap *pb.AgentProfile) bool {
 			}
 		}
 	}
-	if len(ap.GetSite()) > 64 {
-		v.addf("%s.site: %d bytes; allowed at most 64", path, len(ap.GetSite()))
+	if len(ap.GetSite()) > MaxSiteLen {
+		v.addf("%s.site: %d bytes; allowed at most %d", path, len(ap.GetSite()), MaxSiteLen)
 	}
 	return len(v.problems) == before
 }

@@ -139,6 +139,8 @@ func TestCompile_Refusals(t *testing.T) {
 			[]string{"queues[0].wrap_up: -2s is negative"}},
 		{"negative preferred window", func(rc *pb.RoutingConfig) { rc.Queues[1].PreferredAgentWindow = dur(-time.Minute) },
 			[]string{"queues[1].preferred_agent_window: -1m0s is negative"}},
+		{"negative site window", func(rc *pb.RoutingConfig) { rc.Queues[0].SitePreferenceWindow = dur(-20 * time.Second) },
+			[]string{"queues[0].site_preference_window: -20s is negative; allowed 0 or more"}},
 		{"negative handle time", func(rc *pb.RoutingConfig) { rc.Queues[0].AverageHandleTime = dur(-time.Millisecond) },
 			[]string{"queues[0].average_handle_time: -1ms is negative"}},
 		{"negative max estimated wait", func(rc *pb.RoutingConfig) {
@@ -357,7 +359,7 @@ func TestCompile_Defaults(t *testing.T) {
 	if !q.MissedNotReady {
 		t.Errorf("MissedNotReady false; an unspecified missed-offer action puts the agent not ready")
 	}
-	if q.WrapUp != 0 || q.PreferredWindow != 0 || q.AgeEvery != 0 || q.AgeMax != 0 || q.MaxWaiting != 0 || q.MaxWait != 0 || q.Closed {
+	if q.WrapUp != 0 || q.PreferredWindow != 0 || q.SiteWindow != 0 || q.AgeEvery != 0 || q.AgeMax != 0 || q.MaxWaiting != 0 || q.MaxWait != 0 || q.Closed {
 		t.Errorf("unset settings are not zero: %+v", q)
 	}
 	for _, ch := range []pb.Channel{voice, chat, email, sms, callback} {
@@ -373,9 +375,10 @@ func TestCompile_Defaults(t *testing.T) {
 	rc.Queues[1].Strategy = pb.Strategy_STRATEGY_ROUND_ROBIN
 	rc.Queues[1].ServiceLevel = &pb.ServiceLevel{Target: 0.95, Threshold: dur(10 * time.Second)}
 	rc.Queues[1].MissedOffer = pb.MissedOfferAction_MISSED_OFFER_ACTION_STAY_AVAILABLE
+	rc.Queues[1].SitePreferenceWindow = dur(20 * time.Second)
 	q = queue(t, compile(t, rc), "bpo")
 	if q.OfferTimeout != 7*time.Second || q.AverageHandle != 45*time.Second || q.Strategy != pb.Strategy_STRATEGY_ROUND_ROBIN ||
-		q.SLTarget != 0.95 || q.SLThreshold != 10*time.Second || q.MissedNotReady {
+		q.SLTarget != 0.95 || q.SLThreshold != 10*time.Second || q.MissedNotReady || q.SiteWindow != 20*time.Second {
 		t.Errorf("set values not kept: %+v", q)
 	}
 }
@@ -607,6 +610,73 @@ func TestRequirements(t *testing.T) {
 	}
 	if !routing.NewRequirements(nil).MetBy(nil) {
 		t.Errorf("no requirements are not met by no skills")
+	}
+}
+
+// A requirement on "site:<name>" is met by the agent's site, never by a
+// skill of that name; other requirements are met by skills as before.
+func TestRequirements_MetByProfile(t *testing.T) {
+	r := routing.NewRequirements([]*pb.SkillRequirement{req("sales", 2), req(routing.SiteSkill("east"), 1)})
+	tests := []struct {
+		name string
+		p    *pb.AgentProfile
+		want bool
+	}{
+		{"site and skills", &pb.AgentProfile{Site: "east", Skills: map[string]uint32{"sales": 2}}, true},
+		{"other site", &pb.AgentProfile{Site: "west", Skills: map[string]uint32{"sales": 5}}, false},
+		{"no site", &pb.AgentProfile{Skills: map[string]uint32{"sales": 5}}, false},
+		{"a skill named like the site is not the site", &pb.AgentProfile{Site: "west", Skills: map[string]uint32{"sales": 5, "site:east": 5}}, false},
+		{"site but skill too low", &pb.AgentProfile{Site: "east", Skills: map[string]uint32{"sales": 1}}, false},
+		{"nil profile", nil, false},
+	}
+	for _, tt := range tests {
+		if got := r.MetByProfile(tt.p); got != tt.want {
+			t.Errorf("%s: MetByProfile = %v; want %v", tt.name, got, tt.want)
+		}
+	}
+	if !routing.NewRequirements([]*pb.SkillRequirement{req("sales", 2)}).MetByProfile(&pb.AgentProfile{Skills: map[string]uint32{"sales": 2}}) {
+		t.Errorf("requirements without a site are not met by the skills that meet them")
+	}
+}
+
+func TestRequirements_With(t *testing.T) {
+	r := routing.NewRequirements([]*pb.SkillRequirement{req("sales", 2), req("billing", 1)})
+	before := r.Key()
+	tests := []struct {
+		add  routing.Requirement
+		want string
+	}{
+		{routing.Requirement{Skill: "site:east", Level: 1}, "billing>=1,sales>=2,site:east>=1"},
+		{routing.Requirement{Skill: "a", Level: 1}, "a>=1,billing>=1,sales>=2"},
+		{routing.Requirement{Skill: "c", Level: 4}, "billing>=1,c>=4,sales>=2"},
+		{routing.Requirement{Skill: "sales", Level: 4}, "billing>=1,sales>=4"},
+		{routing.Requirement{Skill: "sales", Level: 1}, "billing>=1,sales>=2"},
+	}
+	for _, tt := range tests {
+		if got := r.With(tt.add).Key(); got != tt.want {
+			t.Errorf("With(%v) = %q; want %q", tt.add, got, tt.want)
+		}
+		if r.Key() != before {
+			t.Fatalf("With(%v) changed its receiver to %q", tt.add, r.Key())
+		}
+	}
+	if got := routing.Requirements(nil).With(routing.Requirement{Skill: "x", Level: 1}).Key(); got != "x>=1" {
+		t.Errorf("nil.With(x) = %q", got)
+	}
+}
+
+// A queue may pin a site in its own skills: MinStep uses the agent's site
+// for it, as the match index does for contacts.
+func TestConfig_MinStepSiteRequirement(t *testing.T) {
+	rc := validConfig()
+	rc.Queues[1].Skills = append(rc.Queues[1].Skills, req(routing.SiteSkill("osaka"), 1))
+	c := compile(t, rc)
+	bpo := queue(t, c, "bpo")
+	if got := c.MinStep(bpo, &pb.AgentProfile{Site: "osaka", Skills: map[string]uint32{"bpo": 1}}); got != 0 {
+		t.Errorf("osaka bpo agent: MinStep = %d; want 0", got)
+	}
+	if got := c.MinStep(bpo, &pb.AgentProfile{Site: "tokyo", Skills: map[string]uint32{"bpo": 1, "site:osaka": 1}}); got != -1 {
+		t.Errorf("tokyo bpo agent with a skill named site:osaka: MinStep = %d; want -1", got)
 	}
 }
 

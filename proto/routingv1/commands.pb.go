@@ -672,8 +672,10 @@ type ContactArrive struct {
 	PreferredAgent string `protobuf:"bytes,12,opt,name=preferred_agent,json=preferredAgent,proto3" json:"preferred_agent,omitempty"`
 	PreferredUntil int64  `protobuf:"varint,13,opt,name=preferred_until,json=preferredUntil,proto3" json:"preferred_until,omitempty"`
 	Language       string `protobuf:"bytes,14,opt,name=language,proto3" json:"language,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// The site the contact arrived at, from the carrier; empty when unknown.
+	Site          string `protobuf:"bytes,15,opt,name=site,proto3" json:"site,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ContactArrive) Reset() {
@@ -800,6 +802,13 @@ func (x *ContactArrive) GetPreferredUntil() int64 {
 func (x *ContactArrive) GetLanguage() string {
 	if x != nil {
 		return x.Language
+	}
+	return ""
+}
+
+func (x *ContactArrive) GetSite() string {
+	if x != nil {
+		return x.Site
 	}
 	return ""
 }
@@ -2305,7 +2314,7 @@ const file_routingv1_commands_proto_rawDesc = "" +
 	"\x12agent_wrap_up_done\x18\x1a \x01(\v2#.tsunagu.routing.v1.AgentWrapUpDoneH\x00R\x0fagentWrapUpDoneB\x06\n" +
 	"\x04kind\"G\n" +
 	"\fCommandBatch\x127\n" +
-	"\bcommands\x18\x01 \x03(\v2\x1b.tsunagu.routing.v1.CommandR\bcommands\"\x82\x05\n" +
+	"\bcommands\x18\x01 \x03(\v2\x1b.tsunagu.routing.v1.CommandR\bcommands\"\x96\x05\n" +
 	"\rContactArrive\x12\x1d\n" +
 	"\n" +
 	"contact_id\x18\x01 \x01(\tR\tcontactId\x12\x14\n" +
@@ -2325,7 +2334,8 @@ const file_routingv1_commands_proto_rawDesc = "" +
 	"\x04tier\x18\v \x01(\tR\x04tier\x12'\n" +
 	"\x0fpreferred_agent\x18\f \x01(\tR\x0epreferredAgent\x12'\n" +
 	"\x0fpreferred_until\x18\r \x01(\x03R\x0epreferredUntil\x12\x1a\n" +
-	"\blanguage\x18\x0e \x01(\tR\blanguage\x1a=\n" +
+	"\blanguage\x18\x0e \x01(\tR\blanguage\x12\x12\n" +
+	"\x04site\x18\x0f \x01(\tR\x04site\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"b\n" +

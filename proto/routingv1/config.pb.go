@@ -229,8 +229,12 @@ type QueueConfig struct {
 	// Handle time assumed for estimated wait until the queue has measured
 	// its own. Default 3m.
 	AverageHandleTime *durationpb.Duration `protobuf:"bytes,14,opt,name=average_handle_time,json=averageHandleTime,proto3" json:"average_handle_time,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// While a contact has waited less than this, only agents of the contact's
+	// site may take it; then any eligible agent. Zero disables site
+	// preference; contacts without a site are unaffected.
+	SitePreferenceWindow *durationpb.Duration `protobuf:"bytes,15,opt,name=site_preference_window,json=sitePreferenceWindow,proto3" json:"site_preference_window,omitempty"`
+	unknownFields        protoimpl.UnknownFields
+	sizeCache            protoimpl.SizeCache
 }
 
 func (x *QueueConfig) Reset() {
@@ -357,6 +361,13 @@ func (x *QueueConfig) GetPreferredAgentWindow() *durationpb.Duration {
 func (x *QueueConfig) GetAverageHandleTime() *durationpb.Duration {
 	if x != nil {
 		return x.AverageHandleTime
+	}
+	return nil
+}
+
+func (x *QueueConfig) GetSitePreferenceWindow() *durationpb.Duration {
+	if x != nil {
+		return x.SitePreferenceWindow
 	}
 	return nil
 }
@@ -754,7 +765,8 @@ type AgentProfile struct {
 	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
 	// Site (failure domain) the agent works at.
 	Site string `protobuf:"bytes,2,opt,name=site,proto3" json:"site,omitempty"`
-	// Skill name to level 1-5.
+	// Skill name to level 1-5. Names starting "site:" are reserved: a
+	// requirement on "site:<name>" is met by the agent's site, not by skills.
 	Skills map[string]uint32 `protobuf:"bytes,3,rep,name=skills,proto3" json:"skills,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"varint,2,opt,name=value"`
 	// Capacity per channel; channels not listed have none. Empty means the
 	// defaults: voice 1, chat 3, email 5, sms 3, callback 1.
@@ -849,7 +861,7 @@ const file_routingv1_config_proto_rawDesc = "" +
 	"\rtier_priority\x18\x03 \x03(\v23.tsunagu.routing.v1.RoutingConfig.TierPriorityEntryR\ftierPriority\x1a?\n" +
 	"\x11TierPriorityEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
-	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\xce\x06\n" +
+	"\x05value\x18\x02 \x01(\x05R\x05value:\x028\x01\"\x9f\a\n" +
 	"\vQueueConfig\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12<\n" +
 	"\x06skills\x18\x02 \x03(\v2$.tsunagu.routing.v1.SkillRequirementR\x06skills\x127\n" +
@@ -865,7 +877,8 @@ const file_routingv1_config_proto_rawDesc = "" +
 	"\rwrap_up_fixed\x18\v \x01(\bR\vwrapUpFixed\x12:\n" +
 	"\x06ageing\x18\f \x01(\v2\".tsunagu.routing.v1.PriorityAgeingR\x06ageing\x12O\n" +
 	"\x16preferred_agent_window\x18\r \x01(\v2\x19.google.protobuf.DurationR\x14preferredAgentWindow\x12I\n" +
-	"\x13average_handle_time\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\x11averageHandleTime\"_\n" +
+	"\x13average_handle_time\x18\x0e \x01(\v2\x19.google.protobuf.DurationR\x11averageHandleTime\x12O\n" +
+	"\x16site_preference_window\x18\x0f \x01(\v2\x19.google.protobuf.DurationR\x14sitePreferenceWindow\"_\n" +
 	"\fServiceLevel\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\x01R\x06target\x127\n" +
 	"\tthreshold\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\tthreshold\"\xa6\x01\n" +
@@ -959,23 +972,24 @@ var file_routingv1_config_proto_depIdxs = []int32{
 	7,  // 12: tsunagu.routing.v1.QueueConfig.ageing:type_name -> tsunagu.routing.v1.PriorityAgeing
 	16, // 13: tsunagu.routing.v1.QueueConfig.preferred_agent_window:type_name -> google.protobuf.Duration
 	16, // 14: tsunagu.routing.v1.QueueConfig.average_handle_time:type_name -> google.protobuf.Duration
-	16, // 15: tsunagu.routing.v1.ServiceLevel.threshold:type_name -> google.protobuf.Duration
-	16, // 16: tsunagu.routing.v1.WideningStep.after:type_name -> google.protobuf.Duration
-	14, // 17: tsunagu.routing.v1.WideningStep.skills:type_name -> tsunagu.routing.v1.SkillRequirement
-	16, // 18: tsunagu.routing.v1.Admission.max_estimated_wait:type_name -> google.protobuf.Duration
-	16, // 19: tsunagu.routing.v1.PriorityAgeing.every:type_name -> google.protobuf.Duration
-	15, // 20: tsunagu.routing.v1.ChannelCapacity.channel:type_name -> tsunagu.routing.v1.Channel
-	15, // 21: tsunagu.routing.v1.ChannelBlock.channel:type_name -> tsunagu.routing.v1.Channel
-	15, // 22: tsunagu.routing.v1.ChannelBlock.blocks:type_name -> tsunagu.routing.v1.Channel
-	9,  // 23: tsunagu.routing.v1.BlockingRules.blocks:type_name -> tsunagu.routing.v1.ChannelBlock
-	13, // 24: tsunagu.routing.v1.AgentProfile.skills:type_name -> tsunagu.routing.v1.AgentProfile.SkillsEntry
-	8,  // 25: tsunagu.routing.v1.AgentProfile.capacity:type_name -> tsunagu.routing.v1.ChannelCapacity
-	10, // 26: tsunagu.routing.v1.AgentProfile.blocking:type_name -> tsunagu.routing.v1.BlockingRules
-	27, // [27:27] is the sub-list for method output_type
-	27, // [27:27] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	16, // 15: tsunagu.routing.v1.QueueConfig.site_preference_window:type_name -> google.protobuf.Duration
+	16, // 16: tsunagu.routing.v1.ServiceLevel.threshold:type_name -> google.protobuf.Duration
+	16, // 17: tsunagu.routing.v1.WideningStep.after:type_name -> google.protobuf.Duration
+	14, // 18: tsunagu.routing.v1.WideningStep.skills:type_name -> tsunagu.routing.v1.SkillRequirement
+	16, // 19: tsunagu.routing.v1.Admission.max_estimated_wait:type_name -> google.protobuf.Duration
+	16, // 20: tsunagu.routing.v1.PriorityAgeing.every:type_name -> google.protobuf.Duration
+	15, // 21: tsunagu.routing.v1.ChannelCapacity.channel:type_name -> tsunagu.routing.v1.Channel
+	15, // 22: tsunagu.routing.v1.ChannelBlock.channel:type_name -> tsunagu.routing.v1.Channel
+	15, // 23: tsunagu.routing.v1.ChannelBlock.blocks:type_name -> tsunagu.routing.v1.Channel
+	9,  // 24: tsunagu.routing.v1.BlockingRules.blocks:type_name -> tsunagu.routing.v1.ChannelBlock
+	13, // 25: tsunagu.routing.v1.AgentProfile.skills:type_name -> tsunagu.routing.v1.AgentProfile.SkillsEntry
+	8,  // 26: tsunagu.routing.v1.AgentProfile.capacity:type_name -> tsunagu.routing.v1.ChannelCapacity
+	10, // 27: tsunagu.routing.v1.AgentProfile.blocking:type_name -> tsunagu.routing.v1.BlockingRules
+	28, // [28:28] is the sub-list for method output_type
+	28, // [28:28] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_routingv1_config_proto_init() }

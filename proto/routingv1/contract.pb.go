@@ -285,7 +285,11 @@ type ContactArrival struct {
 	// tsunagu.v1.carriers.<carrier>.media.<queue>.<contact_id>.
 	Carrier string `protobuf:"bytes,11,opt,name=carrier,proto3" json:"carrier,omitempty"`
 	// Language the customer needs, e.g. "fr"; overrides the customer context.
-	Language      string `protobuf:"bytes,12,opt,name=language,proto3" json:"language,omitempty"`
+	Language string `protobuf:"bytes,12,opt,name=language,proto3" json:"language,omitempty"`
+	// Optional: the site (failure domain, location) the contact arrived at;
+	// at most 64 bytes. A queue with a site_preference_window offers it only
+	// to agents of the same site until that window has passed.
+	Site          string `protobuf:"bytes,13,opt,name=site,proto3" json:"site,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -400,6 +404,13 @@ func (x *ContactArrival) GetCarrier() string {
 func (x *ContactArrival) GetLanguage() string {
 	if x != nil {
 		return x.Language
+	}
+	return ""
+}
+
+func (x *ContactArrival) GetSite() string {
+	if x != nil {
+		return x.Site
 	}
 	return ""
 }
@@ -2073,7 +2084,7 @@ var File_routingv1_contract_proto protoreflect.FileDescriptor
 
 const file_routingv1_contract_proto_rawDesc = "" +
 	"\n" +
-	"\x18routingv1/contract.proto\x12\x12tsunagu.routing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16routingv1/common.proto\x1a\x18routingv1/commands.proto\x1a\x16routingv1/config.proto\"\xe7\x04\n" +
+	"\x18routingv1/contract.proto\x12\x12tsunagu.routing.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x16routingv1/common.proto\x1a\x18routingv1/commands.proto\x1a\x16routingv1/config.proto\"\xfb\x04\n" +
 	"\x0eContactArrival\x12%\n" +
 	"\x0eschema_version\x18\x01 \x01(\rR\rschemaVersion\x12\x1d\n" +
 	"\n" +
@@ -2090,7 +2101,8 @@ const file_routingv1_contract_proto_rawDesc = "" +
 	"\rwaiting_since\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\fwaitingSince\x12\x18\n" +
 	"\acarrier\x18\v \x01(\tR\acarrier\x12\x1a\n" +
-	"\blanguage\x18\f \x01(\tR\blanguage\x1a=\n" +
+	"\blanguage\x18\f \x01(\tR\blanguage\x12\x12\n" +
+	"\x04site\x18\r \x01(\tR\x04site\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"\xc0\x03\n" +
