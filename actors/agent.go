@@ -42,6 +42,10 @@ type agentMachine struct {
 	seen map[string]uint64
 	// told is what each queue last heard from a plain status.
 	told map[string]told
+	// noticed: offers whose notice the desktop was sent by this actor; an
+	// offer committed while its reservation looked undecided is noticed
+	// when the contact asks again.
+	noticed map[string]bool
 }
 
 type told struct {
@@ -85,6 +89,7 @@ func newAgentMachine(id string, shardID uint32, fence *pb.Fence, e *env) *agentM
 		lastSlots: make(map[string]target),
 		seen:      make(map[string]uint64),
 		told:      make(map[string]told),
+		noticed:   make(map[string]bool),
 	}
 	if p, ok := e.cfg.Agents[id]; ok {
 		m.queues = e.cfg.QueuesFor(p)
@@ -246,19 +251,28 @@ func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 		m.afterChange(now, fx)
 	case tagReserve:
 		r := t.req
+		if shard.Undecided(res.Err) {
+			// The reservation may still commit: declining it could requeue a
+			// contact this agent then holds. The contact asks again.
+			return
+		}
 		if res.Err != nil {
 			m.decline(fx, r, res.Err.Error())
 			return
 		}
 		m.replyReserve(fx, r, true, "")
-		if res.Duplicate {
+		slot, _ := m.rec.Slot(r.GetOfferId())
+		if res.Duplicate && (m.noticed[slot.OfferID] || slot.State != pb.SlotState_SLOT_STATE_OFFERED) {
 			return
 		}
-		slot, _ := m.rec.Slot(r.GetOfferId())
 		m.offerNotice(now, fx, slot)
 		fx.timer("offer/"+slot.OfferID, time.Duration(slot.Deadline-now))
 		m.afterChange(now, fx)
 	case tagEnded:
+		if shard.Undecided(res.Err) {
+			// Not acknowledged: the contact resends ContactEnded.
+			return
+		}
 		if res.Err != nil {
 			fx.log("contact end refused", "agent_id", m.id, "offer_id", t.offerID, "err", res.Err)
 		}
@@ -398,6 +412,12 @@ func (m *agentMachine) queueTarget(name string) target {
 }
 
 func (m *agentMachine) offerNotice(now int64, fx *effects, s shard.Slot) {
+	for id := range m.noticed {
+		if _, ok := m.rec.Slot(id); !ok {
+			delete(m.noticed, id)
+		}
+	}
+	m.noticed[s.OfferID] = true
 	offer := &pb.Offer{
 		OfferId:     s.OfferID,
 		ContactId:   s.ContactID,
@@ -452,6 +472,10 @@ func (m *agentMachine) reserve(now int64, r *pb.ReserveRequest, fx *effects) {
 		if s, ok := m.rec.Slot(r.GetOfferId()); ok {
 			if s.State == pb.SlotState_SLOT_STATE_OFFERED {
 				m.replyReserve(fx, r, true, "")
+				if !m.noticed[s.OfferID] {
+					m.offerNotice(now, fx, s)
+					fx.timer("offer/"+s.OfferID, time.Duration(s.Deadline-now))
+				}
 			} else {
 				// The contact missed our acceptance: tell it again.
 				m.sendOutcome(fx, r.GetOfferId(), pb.OutcomeKind_OUTCOME_KIND_ACCEPTED)

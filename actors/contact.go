@@ -270,6 +270,13 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 		fx.send(m.queueTarget(), requeued{rec: m.rec, extras: extrasOf(&m.rec), avoid: m.liveAvoid(now)})
 		fx.timer("idle", idleBeforePassivation)
 	case tagConnect:
+		if shard.Undecided(res.Err) {
+			// The connect may still commit under a new leader: withdrawing
+			// the offer now could free an agent who is about to be put
+			// through. The agent resends its acceptance until answered.
+			fx.log("connect not committed; waiting for the agent's resend", "contact_id", m.id, "offer_id", m.rec.OfferID, "err", res.Err)
+			return
+		}
 		if res.Err != nil {
 			// The contact ended while the agent accepted: free the agent.
 			m.sendEnded(fx, true)

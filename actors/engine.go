@@ -209,6 +209,14 @@ type host struct {
 	mu     sync.RWMutex
 	actors map[target]*actor.PID
 	gone   bool
+	// released is set (under live) when the node stops owning the shard.
+	// Actors carry out effects under live's read lock and drop them once
+	// released: a deposed owner's actors may still be finishing an input,
+	// and what they would send (under a term that may equal the next
+	// owner's, when this node leads again) must not reach anyone; the next
+	// owner re-drives from the committed state.
+	live     sync.RWMutex
+	released bool
 	// props is shared by every actor of the host: its producer hands out
 	// pending, which spawnLocked sets under mu (protoactor calls the
 	// producer inside Spawn). One Props per actor cost 230 bytes each.
@@ -290,6 +298,9 @@ func (e *Engine) Release(id uint32) {
 	if h == nil {
 		return
 	}
+	h.live.Lock()
+	h.released = true
+	h.live.Unlock()
 	h.mu.Lock()
 	h.gone = true
 	pids := make([]*actor.PID, 0, len(h.actors))

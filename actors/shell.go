@@ -138,6 +138,12 @@ func (s *shell) step(in any, fx *effects) (ok bool) {
 }
 
 func (s *shell) execute(fx *effects) {
+	s.h.live.RLock()
+	defer s.h.live.RUnlock()
+	if s.h.released {
+		s.dropReleased(fx)
+		return
+	}
 	for _, key := range fx.cancels {
 		if t, ok := s.timers[key]; ok {
 			t.stop.Stop()
@@ -181,6 +187,24 @@ func (s *shell) execute(fx *effects) {
 	}
 	if len(fx.events) > 0 && s.e.events != nil {
 		s.e.events(s.h.id, s.h.fence.GetTerm(), append([]*pb.Event(nil), fx.events...))
+	}
+}
+
+// dropReleased carries out what is still right for an actor whose shard
+// this node no longer owns: answers to requests (the truth about a
+// committed command, or an error the asker retries) and logs. Proposals,
+// messages, notices, instructions, timers and events are dropped: the
+// shard's new owner re-drives what is due from the committed state, and
+// whoever waits on a dropped proposal retries.
+func (s *shell) dropReleased(fx *effects) {
+	for _, r := range fx.replies {
+		r()
+	}
+	for _, l := range fx.logs {
+		s.e.log.Warn(l.msg, l.args...)
+	}
+	if n := len(fx.sends) + len(fx.notices) + len(fx.instr); n > 0 {
+		s.e.metrics.Fenced.Add(uint64(n))
 	}
 }
 

@@ -35,6 +35,10 @@ type sim struct {
 	mark       time.Time
 	firstAfter time.Time
 	ignore     map[string]bool // agents that let offers time out
+	// trace keeps, per agent and contact id, what the sim saw of it
+	// (events, notices, instructions), printed with a violation.
+	trace map[string][]string
+	start time.Time
 }
 
 func newSim(t *testing.T, nc *nats.Conn, agents []string) *sim {
@@ -42,6 +46,10 @@ func newSim(t *testing.T, nc *nats.Conn, agents []string) *sim {
 		t: t, c: client.New(nc, gateway.Protobuf),
 		accepted: map[string]bool{}, connected: map[string]string{}, ended: map[string]bool{},
 		active: map[string]int{}, onCall: map[string]string{}, seenInstr: map[string]bool{}, ignore: map[string]bool{},
+		trace: map[string][]string{}, start: time.Now(),
+	}
+	if _, err := s.c.Events(s.onEvents); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := s.c.ServeInstructions(s.c.Carrier, s.onInstruction); err != nil {
 		t.Fatal(err)
@@ -101,7 +109,47 @@ func (s *sim) arrive(id string) {
 	}
 }
 
+// note adds a line to the traces of ids; s.mu is held.
+func (s *sim) note(line string, ids ...string) {
+	line = fmt.Sprintf("%8.3fs %s", time.Since(s.start).Seconds(), line)
+	for _, id := range ids {
+		if id != "" {
+			s.trace[id] = append(s.trace[id], line)
+		}
+	}
+}
+
+func (s *sim) onEvents(b *pb.EventBatch) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, ev := range b.GetEvents() {
+		switch {
+		case ev.GetContact() != nil:
+			c := ev.GetContact()
+			s.note(fmt.Sprintf("event shard %d term %d: contact %s %v agent %s offer %s %s", b.GetShard(), b.GetTerm(), c.GetContactId(), c.GetState(), c.GetAgentId(), c.GetOfferId(), c.GetReason()), c.GetContactId(), c.GetAgentId())
+		case ev.GetAgent() != nil:
+			a := ev.GetAgent()
+			s.note(fmt.Sprintf("event shard %d term %d: agent %s %v %v slot %s/%s %v", b.GetShard(), b.GetTerm(), a.GetAgentId(), a.GetState(), a.GetPresence(), a.GetOfferId(), a.GetContactId(), a.GetSlotState()), a.GetAgentId(), a.GetContactId())
+		}
+	}
+}
+
+// traceOf returns the trace of ids, one per line; s.mu is held.
+func (s *sim) traceOf(ids ...string) string {
+	var b []byte
+	for _, id := range ids {
+		b = fmt.Appendf(b, "--- %s\n", id)
+		for _, l := range s.trace[id] {
+			b = fmt.Appendf(b, "%s\n", l)
+		}
+	}
+	return string(b)
+}
+
 func (s *sim) onNotice(agent string, n *pb.AgentNotice) {
+	s.mu.Lock()
+	s.note(fmt.Sprintf("notice %v to %s: offer %s/%s fence %v", n.GetKind(), agent, n.GetOffer().GetOfferId(), n.GetOffer().GetContactId(), n.GetFence()), agent, n.GetOffer().GetContactId())
+	s.mu.Unlock()
 	if n.GetKind() != pb.NoticeKind_NOTICE_KIND_OFFER {
 		return
 	}
@@ -130,6 +178,7 @@ func (s *sim) onInstruction(in *pb.RoutingInstruction) *pb.InstructionAck {
 	}
 	contact, agent := in.GetContactId(), in.GetAgentId()
 	s.mu.Lock()
+	s.note(fmt.Sprintf("instruction %s attempt %d fence %v", in.GetInstructionId(), in.GetAttempt(), in.GetFence()), contact, agent)
 	if s.seenInstr[in.GetInstructionId()] {
 		s.mu.Unlock()
 		return ack // a resend: acknowledged again, carried out once
@@ -148,8 +197,8 @@ func (s *sim) onInstruction(in *pb.RoutingInstruction) *pb.InstructionAck {
 	s.connected[contact] = agent
 	s.active[agent]++
 	if s.active[agent] > 1 {
-		s.violations = append(s.violations, fmt.Sprintf("agent %s given a second call (%s, instruction %s, fence %v) while on %s",
-			agent, contact, in.GetInstructionId(), in.GetFence(), s.onCall[agent]))
+		s.violations = append(s.violations, fmt.Sprintf("agent %s given a second call (%s, instruction %s, fence %v) while on %s\n%s",
+			agent, contact, in.GetInstructionId(), in.GetFence(), s.onCall[agent], s.traceOf(agent, contact, s.onCall[agent])))
 	}
 	s.onCall[agent] = contact
 	s.mu.Unlock()
@@ -173,6 +222,7 @@ func (s *sim) handle(contact, agent string) {
 	// so the next offer is not mistaken for a second call.
 	s.mu.Lock()
 	s.active[agent]--
+	s.note("hanging up "+contact, contact, agent)
 	s.mu.Unlock()
 	if err := media(pb.MediaKind_MEDIA_KIND_HUNG_UP); err != nil {
 		s.violate("hang up %s: %v", contact, err)
@@ -180,6 +230,7 @@ func (s *sim) handle(contact, agent string) {
 	}
 	s.mu.Lock()
 	s.ended[contact] = true
+	s.note("hung up "+contact, contact, agent)
 	s.mu.Unlock()
 }
 

@@ -57,3 +57,11 @@ func CodeOf(err error) pb.ErrorCode {
 	}
 	return pb.ErrorCode_ERROR_CODE_INTERNAL
 }
+
+// Undecided reports whether err says a command's fate is unknown: the log
+// could not commit it now (the leader stepped down, the log closed), yet a
+// later leader may still commit it. Callers must not act as if it failed;
+// whoever asked retries, and idempotent commands make that safe.
+func Undecided(err error) bool {
+	return CodeOf(err) == pb.ErrorCode_ERROR_CODE_UNAVAILABLE
+}
