@@ -53,6 +53,11 @@ type Config struct {
 	Logger  *slog.Logger
 	// Mux is a listener already open (tests); nil opens Self.RaftAddr.
 	Mux *Mux
+	// ReportOwner passes the owner record of a shard this member has just
+	// acquired to the meta leader when that is another member (the node
+	// sends it over NATS, to be applied with RecordOwner). Nil: a record is
+	// written only when the owner also leads the meta group.
+	ReportOwner func(*pb.ShardOwner)
 }
 
 // Errors of the Cluster API.
@@ -374,6 +379,21 @@ func (c *Cluster) Join(m *pb.Member) error {
 // owns to other replicas.
 func (c *Cluster) Drain(id string, draining bool) error {
 	return c.applyMeta(&pb.MetaCommand{Kind: &pb.MetaCommand_Drain{Drain: &pb.MemberDrain{Id: id, Draining: draining}}})
+}
+
+// RecordOwner writes a shard's owner record (on the meta leader). Records
+// of an older term than the one kept change nothing.
+func (c *Cluster) RecordOwner(o *pb.ShardOwner) error {
+	switch {
+	case o.GetShard() >= c.cfg.Shards:
+		return fmt.Errorf("%w: shard %d; the cluster has shards 0 to %d", ErrInvalidInput, o.GetShard(), c.cfg.Shards-1)
+	case o.GetTerm() == 0:
+		return fmt.Errorf("%w: owner record of shard %d has term 0", ErrInvalidInput, o.GetShard())
+	}
+	if m, ok := c.mfsm.member(o.GetMember()); !ok || m.GetState() == pb.MemberState_MEMBER_STATE_LEFT {
+		return fmt.Errorf("%w: owner %q of shard %d is not a member", ErrInvalidInput, o.GetMember(), o.GetShard())
+	}
+	return c.applyMeta(&pb.MetaCommand{Kind: &pb.MetaCommand_Owner{Owner: o}})
 }
 
 // Leave removes a member for good: its replicas move to others.
@@ -719,9 +739,14 @@ func (c *Cluster) acquire(sg *shardGroup) {
 	c.log.Info("owning shard", "shard", sg.id, "term", term)
 	go func() {
 		// Members without a replica learn the owner from the meta group.
-		cmd := &pb.MetaCommand{Kind: &pb.MetaCommand_Owner{Owner: &pb.ShardOwner{Shard: sg.id, Term: term, Member: c.cfg.Self.GetId()}}}
+		o := &pb.ShardOwner{Shard: sg.id, Term: term, Member: c.cfg.Self.GetId()}
 		if c.meta.raft.State() == raft.Leader {
-			_ = c.applyMeta(cmd)
+			if err := c.RecordOwner(o); err == nil || c.cfg.ReportOwner == nil {
+				return
+			}
+		}
+		if c.cfg.ReportOwner != nil {
+			c.cfg.ReportOwner(o)
 		}
 	}()
 }

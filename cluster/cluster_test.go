@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"slices"
 	"strconv"
 	"testing"
@@ -36,6 +37,81 @@ func TestOwnershipIsSpreadAndSingle(t *testing.T) {
 		if len(si.Placement) != 3 || si.Owner != owners[si.Shard].id {
 			t.Errorf("shard %d: status placement %v owner %q; owner is %s", si.Shard, si.Placement, si.Owner, owners[si.Shard].id)
 		}
+	}
+}
+
+// Every owner's record reaches the meta group, also from owners that do
+// not lead it, so members without a replica of a shard find its owner there;
+// after a kill the new owners' records replace the old.
+func TestOwnerRecordsReachTheMetaGroup(t *testing.T) {
+	h := newHarness(t, 3, 6)
+	// recorded: each shard has one live owner (ownership may still move
+	// towards the preferred owners), and every live member's meta group
+	// holds that owner's record under its term.
+	recorded := func() bool {
+		owners := h.owners()
+		for s := range h.shards {
+			if len(owners[s]) != 1 {
+				return false
+			}
+			m := owners[s][0]
+			own, ok := m.owner.get(s)
+			if !ok {
+				return false
+			}
+			for _, o := range h.members {
+				c := o.cluster()
+				if c == nil {
+					continue
+				}
+				if r, ok := c.mfsm.owner(s); !ok || r.GetMember() != m.id || r.GetTerm() != own.term {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	h.waitOwned(20 * time.Second)
+	h.waitFor("every owner's record in every member's meta group", 20*time.Second, recorded)
+	var leader, victim *member
+	for _, m := range h.members {
+		if m.cluster().IsMetaLeader() {
+			leader = m
+		}
+	}
+	for s, ms := range h.owners() {
+		if ms[0] != leader {
+			victim = ms[0]
+			t.Logf("shard %d is owned by %s, not the meta leader %s", s, victim.id, leader.id)
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatalf("the meta leader owns every shard; the test needs owners that do not lead it")
+	}
+
+	// The new owners' records replace the victim's.
+	h.kill(victim)
+	h.waitFor("the new owners' records", 30*time.Second, recorded)
+
+	// Records naming no shard, no term or no member are refused and change
+	// nothing; an older term than the one kept changes nothing either.
+	lc := leader.cluster()
+	kept, _ := lc.mfsm.owner(0)
+	for _, bad := range []*pb.ShardOwner{
+		{Shard: h.shards, Term: 9, Member: "n1"},
+		{Shard: 0, Term: 0, Member: "n1"},
+		{Shard: 0, Term: 9, Member: "nobody"},
+	} {
+		if err := lc.RecordOwner(bad); !errors.Is(err, ErrInvalidInput) {
+			t.Errorf("RecordOwner(%v) = %v; want ErrInvalidInput", bad, err)
+		}
+	}
+	if err := lc.RecordOwner(&pb.ShardOwner{Shard: 0, Term: kept.GetTerm() - 1, Member: leader.id}); err != nil {
+		t.Errorf("an older record: %v", err)
+	}
+	if got, _ := lc.mfsm.owner(0); got.GetMember() != kept.GetMember() || got.GetTerm() != kept.GetTerm() {
+		t.Errorf("shard 0's record is %v after refused and older records; want %v", got, kept)
 	}
 }
 

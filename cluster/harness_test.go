@@ -122,6 +122,8 @@ func (h *harness) start(m *member, mux *Mux, boot []*pb.Member) {
 		Timing:    testTiming(),
 		Logger:    slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError})).With("member", m.id),
 		Mux:       mux,
+		// As the node does over NATS: the meta leader writes the record.
+		ReportOwner: func(o *pb.ShardOwner) { h.reportOwner(o) },
 	})
 	if err != nil {
 		h.t.Fatalf("start %s: %v", m.id, err)
@@ -140,6 +142,23 @@ func (h *harness) start(m *member, mux *Mux, boot []*pb.Member) {
 			return out
 		}
 	}, m.owner, nil)
+}
+
+// reportOwner hands an owner record to the meta leader, retrying while one
+// is elected (for up to 10s).
+func (h *harness) reportOwner(o *pb.ShardOwner) {
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		h.mu.Lock()
+		others := slices.Clone(h.members)
+		h.mu.Unlock()
+		for _, m := range others {
+			if c := m.cluster(); c != nil && c.IsMetaLeader() && c.RecordOwner(o) == nil {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // register asks the meta leader to admit m until it is, as a node does over

@@ -31,6 +31,7 @@ const (
 	subjectMetaJoin  = "_tsunagu.v1.meta.join"
 	subjectMetaDrain = "_tsunagu.v1.meta.drain"
 	subjectMetaLeave = "_tsunagu.v1.meta.leave"
+	subjectMetaOwner = "_tsunagu.v1.meta.owner"
 )
 
 // routerName is the protoactor name of each node's remote entry point.
@@ -65,6 +66,13 @@ func (n *Node) startCluster() (*pb.RoutingConfig, error) {
 		Routing:   n.cfg.Routing,
 		Timing:    cluster.DefaultTiming(),
 		Logger:    n.log.With("component", "cluster"),
+		ReportOwner: func(o *pb.ShardOwner) {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := n.metaRequest(ctx, subjectMetaOwner, o, func() error { return n.cluster.RecordOwner(o) }); err != nil {
+				n.log.Warn("owner record not written; members without a replica learn the owner from its announcement", "shard", o.GetShard(), "term", o.GetTerm(), "err", err)
+			}
+		},
 	})
 	if err != nil {
 		return nil, err
@@ -271,6 +279,13 @@ func (n *Node) serveMeta() error {
 				return fmt.Errorf("drain: not a MemberDrain: %w", err)
 			}
 			return n.cluster.Drain(d.GetId(), d.GetDraining())
+		})},
+		{subjectMetaOwner, handle(func(data []byte) error {
+			var o pb.ShardOwner
+			if err := proto.Unmarshal(data, &o); err != nil {
+				return fmt.Errorf("owner: not a ShardOwner: %w", err)
+			}
+			return n.cluster.RecordOwner(&o)
 		})},
 		{subjectMetaLeave, handle(func(data []byte) error {
 			var l pb.MemberLeave
