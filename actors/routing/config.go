@@ -502,6 +502,9 @@ func (v *validator) agent(path string, ap *pb.AgentProfile) bool {
 		if !ValidSkill(skill) {
 			v.addf("%s.skills: %q is not a skill name; allowed letters, digits, '_', '-', ':', '.' (at most 64)", path, skill)
 		}
+		if strings.HasPrefix(skill, sitePrefix) {
+			v.addf("%s.skills: %q is reserved (skills %q<name> stand for the agent's site); set site instead", path, skill, sitePrefix)
+		}
 		if level < 1 || level > MaxLevel {
 			v.addf("%s.skills[%q]: level %d is out of range; allowed 1..%d", path, skill, level, MaxLevel)
 		}

@@ -220,6 +220,8 @@ func TestCompile_Refusals(t *testing.T) {
 			[]string{`agents[1].id: "alice" is used by another agent`}},
 		{"agent skill name", func(rc *pb.RoutingConfig) { rc.Agents[0].Skills["sales desk"] = 3 },
 			[]string{`agents[0].skills: "sales desk" is not a skill name`}},
+		{"agent site as a skill", func(rc *pb.RoutingConfig) { rc.Agents[0].Skills["site:east"] = 1 },
+			[]string{`agents[0].skills: "site:east" is reserved (skills "site:"<name> stand for the agent's site); set site instead`}},
 		{"agent skill level 0", func(rc *pb.RoutingConfig) { rc.Agents[0].Skills["sales"] = 0 },
 			[]string{`agents[0].skills["sales"]: level 0 is out of range; allowed 1..5`}},
 		{"agent skill level 6", func(rc *pb.RoutingConfig) { rc.Agents[1].Skills["bpo"] = 6 },
