@@ -625,6 +625,12 @@ func (c *Cluster) leadShard(sg *shardGroup, place []string, byID map[string]*pb.
 		}
 		sg.nextTransfer = now.Add(5 * time.Second)
 	}
+	if me.GetState() != pb.MemberState_MEMBER_STATE_DRAINING && c.mux.Unreachable(to.GetRaftAddr(), 10*time.Second) {
+		// A transfer to a member that is down (yet still active in the
+		// meta group) would stall this shard's proposals for an election
+		// timeout, every time it is tried.
+		return
+	}
 	var f raft.Future
 	if me.GetState() == pb.MemberState_MEMBER_STATE_DRAINING {
 		// Leaving: to whichever replica is most caught up, the quickest

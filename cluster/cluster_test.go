@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"fmt"
 	"slices"
 	"strconv"
 	"testing"
@@ -324,5 +325,65 @@ func TestPlacement(t *testing.T) {
 		if ids[0] == "a" {
 			t.Errorf("shard %d prefers draining member a: %v", s, ids)
 		}
+	}
+}
+
+// A member dies but stays active in the meta group (nobody has told it to
+// leave). The shards it should own are owned by others meanwhile, and their
+// owners do not try to hand them back to it: each try stalled the shard's
+// proposals for an election timeout, every five seconds.
+func TestNoHandOverToADeadPreferredOwner(t *testing.T) {
+	h := newHarness(t, 3, 6)
+	h.waitOwned(20 * time.Second)
+	var leader *member
+	for _, m := range h.members {
+		if m.cluster().IsMetaLeader() {
+			leader = m
+		}
+	}
+	// A shard whose preferred owner is not the meta leader.
+	var victim *member
+	var s uint32
+	for _, info := range leader.cluster().Status().Shards {
+		if p := info.Placement; len(p) > 0 && p[0] != leader.id {
+			s = info.Shard
+			for _, m := range h.members {
+				if m.id == p[0] {
+					victim = m
+				}
+			}
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatal("the meta leader is the preferred owner of every shard")
+	}
+	h.waitFor(fmt.Sprintf("shard %d owned by its preferred owner %s", s, victim.id), 20*time.Second, func() bool {
+		_, ok := victim.owner.get(s)
+		return ok
+	})
+	h.kill(victim)
+	owners := h.waitOwned(20 * time.Second)
+	owner := owners[s]
+	own, _ := owner.owner.get(s)
+	t.Logf("shard %d: %s killed, %s owns it in term %d", s, victim.id, owner.id, own.term)
+
+	// Over more than one transfer interval (5s), every proposal commits.
+	refused := 0
+	deadline := time.Now().Add(6 * time.Second)
+	n := 0
+	for time.Now().Before(deadline) {
+		r := proposeWait(own.log, arriveCmd(s, fmt.Sprintf("c-%d", n)))
+		n++
+		if r.Err != nil {
+			refused++
+			t.Logf("proposal %d refused: %v", n, r.Err)
+		}
+	}
+	if refused > 0 {
+		t.Fatalf("%d of %d proposals refused while the preferred owner was dead", refused, n)
+	}
+	if cur, ok := owner.owner.get(s); !ok || cur.term != own.term {
+		t.Fatalf("shard %d changed hands (%v, %v) with its preferred owner dead", s, cur, ok)
 	}
 }

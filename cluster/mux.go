@@ -38,7 +38,11 @@ type Mux struct {
 	conns   map[*muxConn]struct{}
 	closed  bool
 	stopped chan struct{}
+	// dials records, per peer, when a dial last failed and last worked.
+	dials map[string]dialRecord
 }
+
+type dialRecord struct{ failed, worked time.Time }
 
 // Listen opens the shared listener on addr ("127.0.0.1:7001"). The address
 // peers dial is the listener's own: a port of 0 picks a free one.
@@ -54,6 +58,7 @@ func Listen(addr string) (*Mux, error) {
 		cut:     make(map[string]bool),
 		conns:   make(map[*muxConn]struct{}),
 		stopped: make(chan struct{}),
+		dials:   make(map[string]dialRecord),
 	}
 	go m.serve()
 	return m, nil
@@ -220,15 +225,39 @@ func readHeader(r *bufio.Reader) (group, from string, err error) {
 	return group, from, err
 }
 
+// Unreachable reports whether the last dial of peer failed, within the
+// last d: the groups' heartbeats dial an unreachable peer again and again,
+// so a peer that died or was cut off shows here within one backoff.
+func (m *Mux) Unreachable(peer string, d time.Duration) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.dials[peer]
+	return r.failed.After(r.worked) && time.Since(r.failed) < d
+}
+
+func (m *Mux) dialed(peer string, err error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.dials[peer]
+	if err != nil {
+		r.failed = time.Now()
+	} else {
+		r.worked = time.Now()
+	}
+	m.dials[peer] = r
+}
+
 func (m *Mux) dial(group string, to raft.ServerAddress, timeout time.Duration) (net.Conn, error) {
 	peer := string(to)
 	m.mu.Lock()
 	cut := m.isCutLocked(peer)
 	m.mu.Unlock()
 	if cut {
+		m.dialed(peer, ErrIsolated)
 		return nil, fmt.Errorf("%w: %s", ErrIsolated, peer)
 	}
 	c, err := net.DialTimeout("tcp", peer, timeout)
+	m.dialed(peer, err)
 	if err != nil {
 		return nil, err
 	}
