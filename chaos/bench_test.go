@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -87,6 +89,27 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	// The committed events of each iteration, to show where a slow sample's
+	// time went.
+	var evMu sync.Mutex
+	var evs []string
+	var evStart time.Time
+	if _, err := c.Events(func(batch *pb.EventBatch) {
+		evMu.Lock()
+		defer evMu.Unlock()
+		if evStart.IsZero() {
+			return
+		}
+		for _, ev := range batch.GetEvents() {
+			if ev.GetQueue() != nil {
+				continue
+			}
+			evs = append(evs, fmt.Sprintf("+%v (commit +%v) shard %d term %d: %v", time.Since(evStart).Round(100*time.Microsecond),
+				time.Unix(0, ev.GetAt()).Sub(evStart).Round(100*time.Microsecond), batch.GetShard(), batch.GetTerm(), ev))
+		}
+	}); err != nil {
+		b.Fatal(err)
+	}
 	untilOK("login", func() error { return do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_LOGIN}) })
 	var samples []time.Duration
 	b.ResetTimer()
@@ -109,7 +132,11 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		}
 		b.StartTimer()
 		start := time.Now()
+		evMu.Lock()
+		evs, evStart = nil, start
+		evMu.Unlock()
 		fault(pc, owner)
+		faulted := time.Since(start)
 		var wg sync.WaitGroup
 		done := make(chan struct{})
 		wg.Add(1)
@@ -139,6 +166,14 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		wg.Wait()
 		samples = append(samples, got.at.Sub(start))
 		b.StopTimer()
+		if os.Getenv("TSUNAGU_BENCH_TRACE") != "" && got.at.Sub(start) > 60*time.Millisecond {
+			evMu.Lock()
+			b.Logf("slow sample %d: %v (fault returned after %v)\n%s", i, got.at.Sub(start), faulted, strings.Join(evs, "\n"))
+			evMu.Unlock()
+		}
+		evMu.Lock()
+		evStart = time.Time{}
+		evMu.Unlock()
 		// Back to a clean start: the offer rejected (the contact keeps its
 		// place), the agent not ready, the member repaired.
 		untilOK("reject", func() error {

@@ -772,6 +772,27 @@ func (c *Cluster) release(sg *shardGroup) {
 	c.log.Info("shard released", "shard", sg.id, "term", sg.term)
 }
 
+// HandOverShards starts a leadership transfer of every shard this member
+// leads, to the most caught-up replica, without waiting. A drain of this
+// member calls it as soon as the meta leader has committed the drain: this
+// member's own replica of the meta group learns of the commit only with the
+// leader's next append (up to twice the commit timeout later), and its
+// reconciler would start the transfers only then.
+func (c *Cluster) HandOverShards() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sg := range c.shards {
+		if sg.g.raft.State() == raft.Leader {
+			f := sg.g.raft.LeadershipTransfer()
+			go func() {
+				if err := f.Error(); err != nil {
+					c.log.Info("leadership transfer not done; the reconciler retries", "shard", sg.id, "err", err)
+				}
+			}()
+		}
+	}
+}
+
 // HandOver transfers the leadership of every shard this member owns to
 // another replica and waits (up to ctx) until it owns none: a planned stop.
 func (c *Cluster) HandOver(ctx context.Context) error {

@@ -344,6 +344,7 @@ func (n *Node) Drain(ctx context.Context, id string, draining bool) (time.Durati
 	if err != nil || id != n.cfg.NodeID || !draining {
 		return time.Since(start), err
 	}
+	n.cluster.HandOverShards()
 	for len(n.cluster.Owned()) > 0 {
 		select {
 		case <-ctx.Done():
