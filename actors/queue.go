@@ -37,6 +37,8 @@ type queueMachine struct {
 	wakeAt   int64
 	// lockSeq numbers the holds this queue asks for.
 	lockSeq uint64
+	// peers caches, per agent, the agent's other queues.
+	peers map[string][]string
 
 	// reporting: a report timer is armed; changed: figures moved since the
 	// last QueueEvent.
@@ -57,6 +59,7 @@ func newQueueMachine(q *routing.Queue, shardID uint32, fence *pb.Fence, e *env, 
 		idx:      match.New(e.cfg, q),
 		lookup:   lookup,
 		arriving: make(map[string]bool),
+		peers:    make(map[string][]string),
 	}
 }
 
@@ -287,6 +290,9 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 		reply := shardMsg(m.fence)
 		reply.Kind = &pb.ShardMessage_Candidate{Candidate: c}
 		fx.send(target{kind: agentKind, shard: st.GetAgentShard(), id: s.ID}, reply)
+	case *pb.ShardMessage_AgentHeld:
+		h := k.AgentHeld
+		m.idx.HeldElsewhere(h.GetAgentId(), h.GetChannel(), h.GetVersion(), now)
 	case *pb.ShardMessage_Claim:
 		cl := k.Claim
 		if w, ok := m.idx.Waiting(cl.GetContactId()); ok && m.idx.CanServe(cl.GetAgentId(), w, now) {
@@ -301,12 +307,41 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 }
 
 // hold takes w out of line and asks its contact actor to hold it for agent.
+// The agent's other queues hear of it at once (AgentHeld), so they do not
+// ask for the same agent meanwhile: every such clash costs a declined
+// reservation, two commits and the contact's place in line.
 func (m *queueMachine) hold(now int64, w *match.Waiting, agent string, agentShard uint32, round uint64, fx *effects) {
+	var version uint64
+	if a, ok := m.idx.Agent(agent); ok {
+		version = a.Version
+	}
 	m.idx.Remove(w.ContactID)
 	m.lockSeq++
 	m.idx.Taken(agent, w.Channel, m.lockSeq, now)
 	m.countRouted(now, w)
 	fx.send(m.contactTarget(w.ContactID), lockContact{agentID: agent, agentShard: agentShard, round: round, seq: m.lockSeq})
+	for _, other := range m.otherQueues(agent) {
+		msg := shardMsg(m.fence)
+		msg.Kind = &pb.ShardMessage_AgentHeld{AgentHeld: &pb.AgentHeld{AgentId: agent, Channel: w.Channel, Version: version, Queue: m.name}}
+		fx.send(target{kind: queueKind, shard: m.env.queueShard(other), id: other}, msg)
+	}
+}
+
+// otherQueues lists the queues other than this one that agent may serve.
+func (m *queueMachine) otherQueues(agent string) []string {
+	if qs, ok := m.peers[agent]; ok {
+		return qs
+	}
+	var qs []string
+	if p, ok := m.env.cfg.Agents[agent]; ok {
+		for _, ms := range m.env.cfg.QueuesFor(p) {
+			if ms.Queue.Name != m.name {
+				qs = append(qs, ms.Queue.Name)
+			}
+		}
+	}
+	m.peers[agent] = qs
+	return qs
 }
 
 // match offers waiting contacts to free agents for as long as pairs exist,

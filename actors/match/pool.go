@@ -3,6 +3,7 @@ package match
 import (
 	"github.com/tsunagu/tsunagu/actors/shard"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+	"time"
 )
 
 // Agent is a queue's view of one agent: its last status, less the holds
@@ -45,7 +46,15 @@ type inflight struct {
 	seq uint64
 	ch  pb.Channel
 	at  int64
+	// foreign: another queue's hold (HeldElsewhere), kept until a status
+	// newer than version or foreignTTL.
+	foreign bool
+	version uint64
 }
+
+// foreignTTL forgets another queue's hold that no status of the agent
+// followed (the hold never reached the agent).
+const foreignTTL = int64(time.Second)
 
 // inflightTTL forgets a hold the agent never reported on (its shard moved
 // and lost the count), so the queue does not under-count it for ever.

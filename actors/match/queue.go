@@ -40,6 +40,11 @@ type Queue struct {
 
 	// avoidEnds is a min-heap of times at which some avoidance ends.
 	avoidEnds []int64
+	// foreignEnds is a min-heap of times at which other queues' holds of
+	// agents (HeldElsewhere) are forgotten; foreign names the agents with
+	// such holds.
+	foreignEnds []int64
+	foreign     map[string]struct{}
 
 	agents  map[string]*Agent
 	pooled  int // agents in at least one pool
@@ -58,6 +63,7 @@ func New(all *routing.Config, q *routing.Queue) *Queue {
 		waiting:     make(map[string]*Waiting),
 		perPriority: make(map[int32]int),
 		pref:        make(map[string][]*Waiting),
+		foreign:     make(map[string]struct{}),
 		agents:      make(map[string]*Agent),
 		poolIdx:     make(map[poolKey]*pool),
 	}
@@ -310,7 +316,12 @@ func (q *Queue) SetAgent(st Status, now int64) bool {
 	a.base = st.Free
 	keep := a.inflight[:0]
 	for _, h := range a.inflight {
-		if h.seq > st.SeenSeq && now-h.at < inflightTTL {
+		switch {
+		case h.foreign:
+			if st.Version <= h.version && now-h.at < foreignTTL {
+				keep = append(keep, h)
+			}
+		case h.seq > st.SeenSeq && now-h.at < inflightTTL:
 			keep = append(keep, h)
 		}
 	}
@@ -364,6 +375,58 @@ func (q *Queue) Taken(id string, ch pb.Channel, seq uint64, now int64) {
 	a.inflight = append(a.inflight, inflight{seq: seq, ch: ch, at: now})
 	a.recompute()
 	q.place(a)
+}
+
+// HeldElsewhere records that another queue has just asked to hold agent id
+// on ch, knowing its status version: the slot counts as taken here until a
+// status newer than that arrives (or for foreignTTL), so this queue does not
+// ask for the same agent at the same moment and get declined.
+func (q *Queue) HeldElsewhere(id string, ch pb.Channel, version uint64, now int64) {
+	a, ok := q.agents[id]
+	if !ok || !shard.ValidChannel(ch) {
+		return
+	}
+	// Until a status newer than the newest either queue knew: the hold may
+	// have been decided on an older status than this queue's.
+	a.inflight = append(a.inflight, inflight{ch: ch, at: now, foreign: true, version: max(version, a.Version)})
+	a.recompute()
+	q.place(a)
+	q.foreign[id] = struct{}{}
+	q.foreignEnds = append(q.foreignEnds, now+foreignTTL)
+	upInt64(q.foreignEnds, len(q.foreignEnds)-1)
+}
+
+// expireForeign forgets other queues' holds older than foreignTTL.
+func (q *Queue) expireForeign(now int64) {
+	if len(q.foreignEnds) == 0 || q.foreignEnds[0] > now {
+		return
+	}
+	for len(q.foreignEnds) > 0 && q.foreignEnds[0] <= now {
+		popInt64(&q.foreignEnds)
+	}
+	for id := range q.foreign {
+		a, ok := q.agents[id]
+		if !ok {
+			delete(q.foreign, id)
+			continue
+		}
+		keep, left := a.inflight[:0], false
+		for _, h := range a.inflight {
+			if h.foreign && now-h.at >= foreignTTL {
+				continue
+			}
+			left = left || h.foreign
+			keep = append(keep, h)
+		}
+		if len(keep) != len(a.inflight) {
+			a.inflight = keep
+			a.recompute()
+			q.place(a)
+		}
+		if !left {
+			delete(q.foreign, id)
+		}
+	}
 }
 
 // Untake forgets hold seq, which never reached the agent (the contact could
@@ -500,6 +563,7 @@ func (q *Queue) bestInPool(p *pool, w *Waiting, now int64) *Agent {
 // serve, with the best such agent by the queue's strategy. It changes
 // nothing; the caller removes the contact and calls Taken.
 func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
+	q.expireForeign(now)
 	q.expireSite(now)
 	q.expirePreferred(now)
 	for id, list := range q.pref {
@@ -560,6 +624,7 @@ func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
 // a soliciting agent: its preferred contacts first, then by priority after
 // ageing and arrival. The agent must have been given with SetAgent.
 func (q *Queue) BestContact(id string, now int64) (*Waiting, bool) {
+	q.expireForeign(now)
 	q.expireSite(now)
 	q.expirePreferred(now)
 	a, ok := q.agents[id]
@@ -653,6 +718,10 @@ func (q *Queue) NextWake(now int64) int64 {
 	}
 	if len(q.siteExpiry) > 0 && q.siteExpiry[0].siteUntil < wake {
 		wake = q.siteExpiry[0].siteUntil
+	}
+	// Another queue's hold being forgotten can free an agent.
+	if len(q.waiting) > 0 && len(q.foreignEnds) > 0 && q.foreignEnds[0] < wake {
+		wake = max(q.foreignEnds[0], now+1)
 	}
 	// An avoidance ending can make a waiting contact servable.
 	for len(q.avoidEnds) > 0 && q.avoidEnds[0] <= now {

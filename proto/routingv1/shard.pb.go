@@ -150,6 +150,7 @@ type ShardMessage struct {
 	//	*ShardMessage_ContactEnded
 	//	*ShardMessage_WrapUpFinished
 	//	*ShardMessage_Ack
+	//	*ShardMessage_AgentHeld
 	Kind          isShardMessage_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -296,6 +297,15 @@ func (x *ShardMessage) GetAck() *Ack {
 	return nil
 }
 
+func (x *ShardMessage) GetAgentHeld() *AgentHeld {
+	if x != nil {
+		if x, ok := x.Kind.(*ShardMessage_AgentHeld); ok {
+			return x.AgentHeld
+		}
+	}
+	return nil
+}
+
 type isShardMessage_Kind interface {
 	isShardMessage_Kind()
 }
@@ -340,6 +350,10 @@ type ShardMessage_Ack struct {
 	Ack *Ack `protobuf:"bytes,19,opt,name=ack,proto3,oneof"`
 }
 
+type ShardMessage_AgentHeld struct {
+	AgentHeld *AgentHeld `protobuf:"bytes,20,opt,name=agent_held,json=agentHeld,proto3,oneof"`
+}
+
 func (*ShardMessage_AgentStatus) isShardMessage_Kind() {}
 
 func (*ShardMessage_Candidate) isShardMessage_Kind() {}
@@ -360,6 +374,82 @@ func (*ShardMessage_WrapUpFinished) isShardMessage_Kind() {}
 
 func (*ShardMessage_Ack) isShardMessage_Kind() {}
 
+func (*ShardMessage_AgentHeld) isShardMessage_Kind() {}
+
+// AgentHeld tells an agent's other queues that a queue has just asked to
+// hold the agent on a channel, so they count that slot as taken until the
+// agent's next status (version above the one given) instead of asking for
+// it too.
+type AgentHeld struct {
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	AgentId string                 `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	Channel Channel                `protobuf:"varint,2,opt,name=channel,proto3,enum=tsunagu.routing.v1.Channel" json:"channel,omitempty"`
+	// The agent's status version the holding queue knew.
+	Version uint64 `protobuf:"varint,3,opt,name=version,proto3" json:"version,omitempty"`
+	// The holding queue.
+	Queue         string `protobuf:"bytes,4,opt,name=queue,proto3" json:"queue,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AgentHeld) Reset() {
+	*x = AgentHeld{}
+	mi := &file_routingv1_shard_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AgentHeld) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AgentHeld) ProtoMessage() {}
+
+func (x *AgentHeld) ProtoReflect() protoreflect.Message {
+	mi := &file_routingv1_shard_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AgentHeld.ProtoReflect.Descriptor instead.
+func (*AgentHeld) Descriptor() ([]byte, []int) {
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AgentHeld) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *AgentHeld) GetChannel() Channel {
+	if x != nil {
+		return x.Channel
+	}
+	return Channel_CHANNEL_UNSPECIFIED
+}
+
+func (x *AgentHeld) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *AgentHeld) GetQueue() string {
+	if x != nil {
+		return x.Queue
+	}
+	return ""
+}
+
 type ChannelSlots struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Channel       Channel                `protobuf:"varint,1,opt,name=channel,proto3,enum=tsunagu.routing.v1.Channel" json:"channel,omitempty"`
@@ -370,7 +460,7 @@ type ChannelSlots struct {
 
 func (x *ChannelSlots) Reset() {
 	*x = ChannelSlots{}
-	mi := &file_routingv1_shard_proto_msgTypes[1]
+	mi := &file_routingv1_shard_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -382,7 +472,7 @@ func (x *ChannelSlots) String() string {
 func (*ChannelSlots) ProtoMessage() {}
 
 func (x *ChannelSlots) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[1]
+	mi := &file_routingv1_shard_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -395,7 +485,7 @@ func (x *ChannelSlots) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChannelSlots.ProtoReflect.Descriptor instead.
 func (*ChannelSlots) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{1}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *ChannelSlots) GetChannel() Channel {
@@ -439,7 +529,7 @@ type AgentStatus struct {
 
 func (x *AgentStatus) Reset() {
 	*x = AgentStatus{}
-	mi := &file_routingv1_shard_proto_msgTypes[2]
+	mi := &file_routingv1_shard_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -451,7 +541,7 @@ func (x *AgentStatus) String() string {
 func (*AgentStatus) ProtoMessage() {}
 
 func (x *AgentStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[2]
+	mi := &file_routingv1_shard_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -464,7 +554,7 @@ func (x *AgentStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AgentStatus.ProtoReflect.Descriptor instead.
 func (*AgentStatus) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{2}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *AgentStatus) GetAgentId() string {
@@ -551,7 +641,7 @@ type Candidate struct {
 
 func (x *Candidate) Reset() {
 	*x = Candidate{}
-	mi := &file_routingv1_shard_proto_msgTypes[3]
+	mi := &file_routingv1_shard_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -563,7 +653,7 @@ func (x *Candidate) String() string {
 func (*Candidate) ProtoMessage() {}
 
 func (x *Candidate) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[3]
+	mi := &file_routingv1_shard_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -576,7 +666,7 @@ func (x *Candidate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Candidate.ProtoReflect.Descriptor instead.
 func (*Candidate) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{3}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Candidate) GetAgentId() string {
@@ -649,7 +739,7 @@ type Claim struct {
 
 func (x *Claim) Reset() {
 	*x = Claim{}
-	mi := &file_routingv1_shard_proto_msgTypes[4]
+	mi := &file_routingv1_shard_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -661,7 +751,7 @@ func (x *Claim) String() string {
 func (*Claim) ProtoMessage() {}
 
 func (x *Claim) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[4]
+	mi := &file_routingv1_shard_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -674,7 +764,7 @@ func (x *Claim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Claim.ProtoReflect.Descriptor instead.
 func (*Claim) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{4}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Claim) GetAgentId() string {
@@ -724,7 +814,7 @@ type ClaimFailed struct {
 
 func (x *ClaimFailed) Reset() {
 	*x = ClaimFailed{}
-	mi := &file_routingv1_shard_proto_msgTypes[5]
+	mi := &file_routingv1_shard_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -736,7 +826,7 @@ func (x *ClaimFailed) String() string {
 func (*ClaimFailed) ProtoMessage() {}
 
 func (x *ClaimFailed) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[5]
+	mi := &file_routingv1_shard_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -749,7 +839,7 @@ func (x *ClaimFailed) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClaimFailed.ProtoReflect.Descriptor instead.
 func (*ClaimFailed) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{5}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClaimFailed) GetAgentId() string {
@@ -804,7 +894,7 @@ type ReserveRequest struct {
 
 func (x *ReserveRequest) Reset() {
 	*x = ReserveRequest{}
-	mi := &file_routingv1_shard_proto_msgTypes[6]
+	mi := &file_routingv1_shard_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -816,7 +906,7 @@ func (x *ReserveRequest) String() string {
 func (*ReserveRequest) ProtoMessage() {}
 
 func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[6]
+	mi := &file_routingv1_shard_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -829,7 +919,7 @@ func (x *ReserveRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveRequest.ProtoReflect.Descriptor instead.
 func (*ReserveRequest) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{6}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *ReserveRequest) GetOfferId() string {
@@ -930,7 +1020,7 @@ type ReserveReply struct {
 
 func (x *ReserveReply) Reset() {
 	*x = ReserveReply{}
-	mi := &file_routingv1_shard_proto_msgTypes[7]
+	mi := &file_routingv1_shard_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -942,7 +1032,7 @@ func (x *ReserveReply) String() string {
 func (*ReserveReply) ProtoMessage() {}
 
 func (x *ReserveReply) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[7]
+	mi := &file_routingv1_shard_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -955,7 +1045,7 @@ func (x *ReserveReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReserveReply.ProtoReflect.Descriptor instead.
 func (*ReserveReply) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{7}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ReserveReply) GetOfferId() string {
@@ -1006,7 +1096,7 @@ type OfferOutcome struct {
 
 func (x *OfferOutcome) Reset() {
 	*x = OfferOutcome{}
-	mi := &file_routingv1_shard_proto_msgTypes[8]
+	mi := &file_routingv1_shard_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1018,7 +1108,7 @@ func (x *OfferOutcome) String() string {
 func (*OfferOutcome) ProtoMessage() {}
 
 func (x *OfferOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[8]
+	mi := &file_routingv1_shard_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1031,7 +1121,7 @@ func (x *OfferOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OfferOutcome.ProtoReflect.Descriptor instead.
 func (*OfferOutcome) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{8}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *OfferOutcome) GetOfferId() string {
@@ -1078,7 +1168,7 @@ type ContactEnded struct {
 
 func (x *ContactEnded) Reset() {
 	*x = ContactEnded{}
-	mi := &file_routingv1_shard_proto_msgTypes[9]
+	mi := &file_routingv1_shard_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1180,7 @@ func (x *ContactEnded) String() string {
 func (*ContactEnded) ProtoMessage() {}
 
 func (x *ContactEnded) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[9]
+	mi := &file_routingv1_shard_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1193,7 @@ func (x *ContactEnded) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ContactEnded.ProtoReflect.Descriptor instead.
 func (*ContactEnded) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{9}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ContactEnded) GetOfferId() string {
@@ -1153,7 +1243,7 @@ type WrapUpFinished struct {
 
 func (x *WrapUpFinished) Reset() {
 	*x = WrapUpFinished{}
-	mi := &file_routingv1_shard_proto_msgTypes[10]
+	mi := &file_routingv1_shard_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1165,7 +1255,7 @@ func (x *WrapUpFinished) String() string {
 func (*WrapUpFinished) ProtoMessage() {}
 
 func (x *WrapUpFinished) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[10]
+	mi := &file_routingv1_shard_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1178,7 +1268,7 @@ func (x *WrapUpFinished) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WrapUpFinished.ProtoReflect.Descriptor instead.
 func (*WrapUpFinished) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{10}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *WrapUpFinished) GetOfferId() string {
@@ -1215,7 +1305,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_routingv1_shard_proto_msgTypes[11]
+	mi := &file_routingv1_shard_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1227,7 +1317,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_routingv1_shard_proto_msgTypes[11]
+	mi := &file_routingv1_shard_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1240,7 +1330,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_routingv1_shard_proto_rawDescGZIP(), []int{11}
+	return file_routingv1_shard_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *Ack) GetKind() AckKind {
@@ -1275,7 +1365,7 @@ var File_routingv1_shard_proto protoreflect.FileDescriptor
 
 const file_routingv1_shard_proto_rawDesc = "" +
 	"\n" +
-	"\x15routingv1/shard.proto\x12\x12tsunagu.routing.v1\x1a\x16routingv1/common.proto\"\x86\x06\n" +
+	"\x15routingv1/shard.proto\x12\x12tsunagu.routing.v1\x1a\x16routingv1/common.proto\"\xc6\x06\n" +
 	"\fShardMessage\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\rR\aversion\x12/\n" +
 	"\x05fence\x18\x02 \x01(\v2\x19.tsunagu.routing.v1.FenceR\x05fence\x12D\n" +
@@ -1289,8 +1379,15 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"\roffer_outcome\x18\x10 \x01(\v2 .tsunagu.routing.v1.OfferOutcomeH\x00R\fofferOutcome\x12G\n" +
 	"\rcontact_ended\x18\x11 \x01(\v2 .tsunagu.routing.v1.ContactEndedH\x00R\fcontactEnded\x12N\n" +
 	"\x10wrap_up_finished\x18\x12 \x01(\v2\".tsunagu.routing.v1.WrapUpFinishedH\x00R\x0ewrapUpFinished\x12+\n" +
-	"\x03ack\x18\x13 \x01(\v2\x17.tsunagu.routing.v1.AckH\x00R\x03ackB\x06\n" +
-	"\x04kind\"Y\n" +
+	"\x03ack\x18\x13 \x01(\v2\x17.tsunagu.routing.v1.AckH\x00R\x03ack\x12>\n" +
+	"\n" +
+	"agent_held\x18\x14 \x01(\v2\x1d.tsunagu.routing.v1.AgentHeldH\x00R\tagentHeldB\x06\n" +
+	"\x04kind\"\x8d\x01\n" +
+	"\tAgentHeld\x12\x19\n" +
+	"\bagent_id\x18\x01 \x01(\tR\aagentId\x125\n" +
+	"\achannel\x18\x02 \x01(\x0e2\x1b.tsunagu.routing.v1.ChannelR\achannel\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\x04R\aversion\x12\x14\n" +
+	"\x05queue\x18\x04 \x01(\tR\x05queue\"Y\n" +
 	"\fChannelSlots\x125\n" +
 	"\achannel\x18\x01 \x01(\x0e2\x1b.tsunagu.routing.v1.ChannelR\achannel\x12\x12\n" +
 	"\x04free\x18\x02 \x01(\rR\x04free\"\x9b\x02\n" +
@@ -1407,50 +1504,53 @@ func file_routingv1_shard_proto_rawDescGZIP() []byte {
 }
 
 var file_routingv1_shard_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_routingv1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_routingv1_shard_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_routingv1_shard_proto_goTypes = []any{
 	(OutcomeKind)(0),       // 0: tsunagu.routing.v1.OutcomeKind
 	(AckKind)(0),           // 1: tsunagu.routing.v1.AckKind
 	(*ShardMessage)(nil),   // 2: tsunagu.routing.v1.ShardMessage
-	(*ChannelSlots)(nil),   // 3: tsunagu.routing.v1.ChannelSlots
-	(*AgentStatus)(nil),    // 4: tsunagu.routing.v1.AgentStatus
-	(*Candidate)(nil),      // 5: tsunagu.routing.v1.Candidate
-	(*Claim)(nil),          // 6: tsunagu.routing.v1.Claim
-	(*ClaimFailed)(nil),    // 7: tsunagu.routing.v1.ClaimFailed
-	(*ReserveRequest)(nil), // 8: tsunagu.routing.v1.ReserveRequest
-	(*ReserveReply)(nil),   // 9: tsunagu.routing.v1.ReserveReply
-	(*OfferOutcome)(nil),   // 10: tsunagu.routing.v1.OfferOutcome
-	(*ContactEnded)(nil),   // 11: tsunagu.routing.v1.ContactEnded
-	(*WrapUpFinished)(nil), // 12: tsunagu.routing.v1.WrapUpFinished
-	(*Ack)(nil),            // 13: tsunagu.routing.v1.Ack
-	nil,                    // 14: tsunagu.routing.v1.ReserveRequest.AttributesEntry
-	(*Fence)(nil),          // 15: tsunagu.routing.v1.Fence
-	(Channel)(0),           // 16: tsunagu.routing.v1.Channel
+	(*AgentHeld)(nil),      // 3: tsunagu.routing.v1.AgentHeld
+	(*ChannelSlots)(nil),   // 4: tsunagu.routing.v1.ChannelSlots
+	(*AgentStatus)(nil),    // 5: tsunagu.routing.v1.AgentStatus
+	(*Candidate)(nil),      // 6: tsunagu.routing.v1.Candidate
+	(*Claim)(nil),          // 7: tsunagu.routing.v1.Claim
+	(*ClaimFailed)(nil),    // 8: tsunagu.routing.v1.ClaimFailed
+	(*ReserveRequest)(nil), // 9: tsunagu.routing.v1.ReserveRequest
+	(*ReserveReply)(nil),   // 10: tsunagu.routing.v1.ReserveReply
+	(*OfferOutcome)(nil),   // 11: tsunagu.routing.v1.OfferOutcome
+	(*ContactEnded)(nil),   // 12: tsunagu.routing.v1.ContactEnded
+	(*WrapUpFinished)(nil), // 13: tsunagu.routing.v1.WrapUpFinished
+	(*Ack)(nil),            // 14: tsunagu.routing.v1.Ack
+	nil,                    // 15: tsunagu.routing.v1.ReserveRequest.AttributesEntry
+	(*Fence)(nil),          // 16: tsunagu.routing.v1.Fence
+	(Channel)(0),           // 17: tsunagu.routing.v1.Channel
 }
 var file_routingv1_shard_proto_depIdxs = []int32{
-	15, // 0: tsunagu.routing.v1.ShardMessage.fence:type_name -> tsunagu.routing.v1.Fence
-	4,  // 1: tsunagu.routing.v1.ShardMessage.agent_status:type_name -> tsunagu.routing.v1.AgentStatus
-	5,  // 2: tsunagu.routing.v1.ShardMessage.candidate:type_name -> tsunagu.routing.v1.Candidate
-	6,  // 3: tsunagu.routing.v1.ShardMessage.claim:type_name -> tsunagu.routing.v1.Claim
-	7,  // 4: tsunagu.routing.v1.ShardMessage.claim_failed:type_name -> tsunagu.routing.v1.ClaimFailed
-	8,  // 5: tsunagu.routing.v1.ShardMessage.reserve_request:type_name -> tsunagu.routing.v1.ReserveRequest
-	9,  // 6: tsunagu.routing.v1.ShardMessage.reserve_reply:type_name -> tsunagu.routing.v1.ReserveReply
-	10, // 7: tsunagu.routing.v1.ShardMessage.offer_outcome:type_name -> tsunagu.routing.v1.OfferOutcome
-	11, // 8: tsunagu.routing.v1.ShardMessage.contact_ended:type_name -> tsunagu.routing.v1.ContactEnded
-	12, // 9: tsunagu.routing.v1.ShardMessage.wrap_up_finished:type_name -> tsunagu.routing.v1.WrapUpFinished
-	13, // 10: tsunagu.routing.v1.ShardMessage.ack:type_name -> tsunagu.routing.v1.Ack
-	16, // 11: tsunagu.routing.v1.ChannelSlots.channel:type_name -> tsunagu.routing.v1.Channel
-	3,  // 12: tsunagu.routing.v1.AgentStatus.free:type_name -> tsunagu.routing.v1.ChannelSlots
-	16, // 13: tsunagu.routing.v1.Candidate.channel:type_name -> tsunagu.routing.v1.Channel
-	16, // 14: tsunagu.routing.v1.ReserveRequest.channel:type_name -> tsunagu.routing.v1.Channel
-	14, // 15: tsunagu.routing.v1.ReserveRequest.attributes:type_name -> tsunagu.routing.v1.ReserveRequest.AttributesEntry
-	0,  // 16: tsunagu.routing.v1.OfferOutcome.outcome:type_name -> tsunagu.routing.v1.OutcomeKind
-	1,  // 17: tsunagu.routing.v1.Ack.kind:type_name -> tsunagu.routing.v1.AckKind
-	18, // [18:18] is the sub-list for method output_type
-	18, // [18:18] is the sub-list for method input_type
-	18, // [18:18] is the sub-list for extension type_name
-	18, // [18:18] is the sub-list for extension extendee
-	0,  // [0:18] is the sub-list for field type_name
+	16, // 0: tsunagu.routing.v1.ShardMessage.fence:type_name -> tsunagu.routing.v1.Fence
+	5,  // 1: tsunagu.routing.v1.ShardMessage.agent_status:type_name -> tsunagu.routing.v1.AgentStatus
+	6,  // 2: tsunagu.routing.v1.ShardMessage.candidate:type_name -> tsunagu.routing.v1.Candidate
+	7,  // 3: tsunagu.routing.v1.ShardMessage.claim:type_name -> tsunagu.routing.v1.Claim
+	8,  // 4: tsunagu.routing.v1.ShardMessage.claim_failed:type_name -> tsunagu.routing.v1.ClaimFailed
+	9,  // 5: tsunagu.routing.v1.ShardMessage.reserve_request:type_name -> tsunagu.routing.v1.ReserveRequest
+	10, // 6: tsunagu.routing.v1.ShardMessage.reserve_reply:type_name -> tsunagu.routing.v1.ReserveReply
+	11, // 7: tsunagu.routing.v1.ShardMessage.offer_outcome:type_name -> tsunagu.routing.v1.OfferOutcome
+	12, // 8: tsunagu.routing.v1.ShardMessage.contact_ended:type_name -> tsunagu.routing.v1.ContactEnded
+	13, // 9: tsunagu.routing.v1.ShardMessage.wrap_up_finished:type_name -> tsunagu.routing.v1.WrapUpFinished
+	14, // 10: tsunagu.routing.v1.ShardMessage.ack:type_name -> tsunagu.routing.v1.Ack
+	3,  // 11: tsunagu.routing.v1.ShardMessage.agent_held:type_name -> tsunagu.routing.v1.AgentHeld
+	17, // 12: tsunagu.routing.v1.AgentHeld.channel:type_name -> tsunagu.routing.v1.Channel
+	17, // 13: tsunagu.routing.v1.ChannelSlots.channel:type_name -> tsunagu.routing.v1.Channel
+	4,  // 14: tsunagu.routing.v1.AgentStatus.free:type_name -> tsunagu.routing.v1.ChannelSlots
+	17, // 15: tsunagu.routing.v1.Candidate.channel:type_name -> tsunagu.routing.v1.Channel
+	17, // 16: tsunagu.routing.v1.ReserveRequest.channel:type_name -> tsunagu.routing.v1.Channel
+	15, // 17: tsunagu.routing.v1.ReserveRequest.attributes:type_name -> tsunagu.routing.v1.ReserveRequest.AttributesEntry
+	0,  // 18: tsunagu.routing.v1.OfferOutcome.outcome:type_name -> tsunagu.routing.v1.OutcomeKind
+	1,  // 19: tsunagu.routing.v1.Ack.kind:type_name -> tsunagu.routing.v1.AckKind
+	20, // [20:20] is the sub-list for method output_type
+	20, // [20:20] is the sub-list for method input_type
+	20, // [20:20] is the sub-list for extension type_name
+	20, // [20:20] is the sub-list for extension extendee
+	0,  // [0:20] is the sub-list for field type_name
 }
 
 func init() { file_routingv1_shard_proto_init() }
@@ -1470,6 +1570,7 @@ func file_routingv1_shard_proto_init() {
 		(*ShardMessage_ContactEnded)(nil),
 		(*ShardMessage_WrapUpFinished)(nil),
 		(*ShardMessage_Ack)(nil),
+		(*ShardMessage_AgentHeld)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -1477,7 +1578,7 @@ func file_routingv1_shard_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_routingv1_shard_proto_rawDesc), len(file_routingv1_shard_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},
