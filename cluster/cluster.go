@@ -690,8 +690,18 @@ func (c *Cluster) closeShard(sg *shardGroup, remove bool) {
 
 // watchLeadership acquires the shard when this member becomes its leader and
 // releases it when it stops being one.
+//
+// An acquisition that failed (its barrier timed out, or the term moved while
+// it waited) is tried again while this member still leads the group: a
+// leader that does not own its shard would leave the shard unserved.
 func (c *Cluster) watchLeadership(sg *shardGroup) {
 	defer c.wg.Done()
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	// unowned is the term in which the last tick found this member leading
+	// without owning: only a second tick in the same term acts, so a
+	// leadership notification on its way is not raced.
+	var unowned uint64
 	for {
 		select {
 		case <-sg.done:
@@ -705,6 +715,22 @@ func (c *Cluster) watchLeadership(sg *shardGroup) {
 				c.release(sg)
 			}
 			c.poke()
+		case <-t.C:
+			sg.mu.Lock()
+			owned := sg.log != nil
+			sg.mu.Unlock()
+			term := sg.g.raft.CurrentTerm()
+			switch {
+			case owned || sg.g.raft.State() != raft.Leader:
+				unowned = 0
+			case unowned != term:
+				unowned = term
+			default:
+				c.log.Warn("leading a shard without owning it; acquiring it again", "shard", sg.id, "term", term)
+				unowned = 0
+				c.acquire(sg)
+				c.poke()
+			}
 		}
 	}
 }
@@ -727,6 +753,7 @@ func (c *Cluster) acquire(sg *shardGroup) {
 		return
 	}
 	if r.State() != raft.Leader || r.CurrentTerm() != term {
+		c.log.Info("shard leadership moved during acquisition; not owning it", "shard", sg.id, "term", term)
 		owner.Release(sg.id)
 		return
 	}
