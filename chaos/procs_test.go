@@ -80,19 +80,35 @@ type procCluster struct {
 // freeAddr returns a free loopback address whose port lies below Linux's
 // ephemeral range (32768 and up): a port taken from that range and let go
 // can be handed to some outgoing connection before the node binds it.
+//
+// A port is handed out once per test binary: a member started later would
+// otherwise be given a port another member was given and has not bound yet
+// (seen: a member's Raft port also given to another's NATS).
 func freeAddr(t testing.TB) string {
 	t.Helper()
+	handedMu.Lock()
+	defer handedMu.Unlock()
 	for range 1000 {
-		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(22000))
+		port := 10000 + rand.IntN(22000)
+		if handed[port] {
+			continue
+		}
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
 		ln, err := net.Listen("tcp", addr)
 		if err == nil {
 			ln.Close()
+			handed[port] = true
 			return addr
 		}
 	}
 	t.Fatal("no free port below 32000")
 	return ""
 }
+
+var (
+	handedMu sync.Mutex
+	handed   = map[int]bool{}
+)
 
 // startProcCluster starts n members that create a cluster together.
 func startProcCluster(t testing.TB, n int) *procCluster {
