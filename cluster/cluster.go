@@ -302,6 +302,23 @@ func (c *Cluster) leadMeta() {
 		switch {
 		case m.GetState() == pb.MemberState_MEMBER_STATE_LEFT && in[m.GetId()] && m.GetId() != c.cfg.Self.GetId():
 			_ = c.meta.raft.RemoveServer(raft.ServerID(m.GetId()), 0, time.Second).Error()
+		case m.GetState() != pb.MemberState_MEMBER_STATE_LEFT && in[m.GetId()]:
+			// A member that came back on another address registered it;
+			// adding it again with the same suffrage moves it there.
+			for _, sv := range servers {
+				if string(sv.ID) != m.GetId() || string(sv.Address) == m.GetRaftAddr() || m.GetRaftAddr() == "" {
+					continue
+				}
+				var f raft.IndexFuture
+				if sv.Suffrage == raft.Voter {
+					f = c.meta.raft.AddVoter(sv.ID, raft.ServerAddress(m.GetRaftAddr()), 0, time.Second)
+				} else {
+					f = c.meta.raft.AddNonvoter(sv.ID, raft.ServerAddress(m.GetRaftAddr()), 0, time.Second)
+				}
+				if err := f.Error(); err != nil {
+					c.log.Warn("could not move member to its new address in the meta group", "member", m.GetId(), "err", err)
+				}
+			}
 		case m.GetState() != pb.MemberState_MEMBER_STATE_LEFT && !in[m.GetId()]:
 			// Five voters keep the meta group available through two failures;
 			// more would only slow its commits.
@@ -591,6 +608,15 @@ func (c *Cluster) leadShard(sg *shardGroup, place []string, byID map[string]*pb.
 	}
 	if !complete {
 		return
+	}
+	for _, s := range servers {
+		// A replica that came back on another address: move it there.
+		if m := byID[string(s.ID)]; m != nil && m.GetRaftAddr() != "" && string(s.Address) != m.GetRaftAddr() && slices.Contains(place, string(s.ID)) {
+			if err := sg.g.raft.AddVoter(s.ID, raft.ServerAddress(m.GetRaftAddr()), 0, time.Second).Error(); err != nil {
+				c.log.Warn("could not move replica to its new address", "shard", sg.id, "member", s.ID, "err", err)
+				return
+			}
+		}
 	}
 	for _, s := range servers {
 		id := string(s.ID)

@@ -225,6 +225,60 @@ func TestRestartFromDiskCatchesUp(t *testing.T) {
 	})
 }
 
+// A member comes back from its disk on another Raft address (a new IP
+// after a reschedule). It registers the address; the meta group and the
+// shard groups move it there, and it catches up on what it missed.
+func TestRestartOnANewAddressCatchesUp(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	h.waitOwned(15 * time.Second)
+	var victim *member
+	for _, m := range h.members {
+		if _, ok := m.owner.get(0); !ok && !m.cluster().IsMetaLeader() {
+			victim = m
+			break
+		}
+	}
+	if victim == nil {
+		t.Fatal("every member owns shard 0 or leads the meta group")
+	}
+	h.kill(victim)
+	for i := range 20 {
+		if r, err := h.commit(0, arriveCmd(0, "k"+strconv.Itoa(i))); err != nil || r.Err != nil {
+			t.Fatalf("commit while a replica is down: %v %v", err, r)
+		}
+	}
+	mux, err := Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := victim.addr
+	victim.addr = mux.Addr()
+	h.start(victim, mux, nil)
+	t.Logf("%s restarted on %s (was %s)", victim.id, victim.addr, old)
+	h.waitFor("the restarted replica to catch up on its new address", 20*time.Second, func() bool {
+		victim.c.mu.Lock()
+		sg := victim.c.shards[0]
+		victim.c.mu.Unlock()
+		if sg == nil {
+			return false
+		}
+		_, ok := sg.state.Contact("k19")
+		return ok
+	})
+	h.waitFor("its meta replica to know its new address", 10*time.Second, func() bool { return !victim.c.NeedsJoin() })
+	// Committed after the move too.
+	if r, err := h.commit(0, arriveCmd(0, "after")); err != nil || r.Err != nil {
+		t.Fatalf("commit after the move: %v %v", err, r)
+	}
+	h.waitFor("the moved replica to apply a new command", 10*time.Second, func() bool {
+		victim.c.mu.Lock()
+		sg := victim.c.shards[0]
+		victim.c.mu.Unlock()
+		_, ok := sg.state.Contact("after")
+		return ok
+	})
+}
+
 func TestJoinMovesReplicasAndDrainHandsOver(t *testing.T) {
 	h := newHarness(t, 3, 4)
 	h.waitOwned(15 * time.Second)
