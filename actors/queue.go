@@ -265,6 +265,7 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 			Version:   st.GetVersion(),
 			Shard:     st.GetAgentShard(),
 			SeenSeq:   st.GetSeenSeq(),
+			Asking:    st.GetRound() != 0,
 		}
 		for _, f := range st.GetFree() {
 			if shard.ValidChannel(f.GetChannel()) {

@@ -51,6 +51,15 @@ func TestHeldElsewhere(t *testing.T) {
 		t.Errorf("foreign marks left: %v", h.q.foreign)
 	}
 
+	// A round's status (the agent asking its queues for candidates) is the
+	// agent's own word, even at the version the hold was marked with.
+	h.q.HeldElsewhere("a", voice, 0, at(4))
+	a, _ = h.q.Agent("a")
+	h.q.SetAgent(Status{ID: "a", Profile: h.profiles["a"], Free: free(voice, 1), IdleSince: at(-60), Version: a.Version, SeenSeq: h.seq, Asking: true}, at(4.1))
+	if _, got, _ := h.q.NextMatch(at(4.1)); got.ID != "a" {
+		t.Fatalf("after a round's status: NextMatch picked %s; want a", got.ID)
+	}
+
 	// Unknown agents and channels are ignored.
 	h.q.HeldElsewhere("nobody", voice, 0, at(3))
 	h.q.HeldElsewhere("a", pb.Channel_CHANNEL_UNSPECIFIED, 0, at(3))

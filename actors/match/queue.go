@@ -286,6 +286,10 @@ type Status struct {
 	// Soliciting: the agent asks for a candidate and must not be offered
 	// contacts by the queue until its next status.
 	Soliciting bool
+	// Asking: this status opens one of the agent's rounds (it asks its
+	// queues for candidates). It is the agent's own word on what it has
+	// free, so other queues' holds (HeldElsewhere) are forgotten.
+	Asking bool
 }
 
 // SetAgent records an agent's status at now. It returns false when the
@@ -318,7 +322,7 @@ func (q *Queue) SetAgent(st Status, now int64) bool {
 	for _, h := range a.inflight {
 		switch {
 		case h.foreign:
-			if st.Version <= h.version && now-h.at < foreignTTL {
+			if !st.Asking && st.Version <= h.version && now-h.at < foreignTTL {
 				keep = append(keep, h)
 			}
 		case h.seq > st.SeenSeq && now-h.at < inflightTTL:
