@@ -48,7 +48,7 @@ func TestHeldElsewhere(t *testing.T) {
 		t.Fatalf("after foreignTTL: NextMatch picked %s; want a", got.ID)
 	}
 	if len(h.q.foreign) != 0 {
-		t.Errorf("foreign marks left: %v", h.q.foreign)
+		t.Errorf("holds elsewhere left to forget: %v", h.q.foreign)
 	}
 
 	// A round's status (the agent asking its queues for candidates) is the

@@ -40,11 +40,9 @@ type Queue struct {
 
 	// avoidEnds is a min-heap of times at which some avoidance ends.
 	avoidEnds []int64
-	// foreignEnds is a min-heap of times at which other queues' holds of
-	// agents (HeldElsewhere) are forgotten; foreign names the agents with
-	// such holds.
-	foreignEnds []int64
-	foreign     map[string]struct{}
+	// foreign lists other queues' holds of agents (HeldElsewhere) in the
+	// order they end (each lasts foreignTTL), to forget them then.
+	foreign []foreignEnd
 
 	agents  map[string]*Agent
 	pooled  int // agents in at least one pool
@@ -63,7 +61,6 @@ func New(all *routing.Config, q *routing.Queue) *Queue {
 		waiting:     make(map[string]*Waiting),
 		perPriority: make(map[int32]int),
 		pref:        make(map[string][]*Waiting),
-		foreign:     make(map[string]struct{}),
 		agents:      make(map[string]*Agent),
 		poolIdx:     make(map[poolKey]*pool),
 	}
@@ -395,41 +392,40 @@ func (q *Queue) HeldElsewhere(id string, ch pb.Channel, version uint64, now int6
 	a.inflight = append(a.inflight, inflight{ch: ch, at: now, foreign: true, version: max(version, a.Version)})
 	a.recompute()
 	q.place(a)
-	q.foreign[id] = struct{}{}
-	q.foreignEnds = append(q.foreignEnds, now+foreignTTL)
-	upInt64(q.foreignEnds, len(q.foreignEnds)-1)
+	q.foreign = append(q.foreign, foreignEnd{at: now + foreignTTL, agent: id})
 }
 
-// expireForeign forgets other queues' holds older than foreignTTL.
+// foreignEnd is when an agent's hold by another queue is forgotten.
+type foreignEnd struct {
+	at    int64
+	agent string
+}
+
+// expireForeign forgets other queues' holds older than foreignTTL. They
+// end in the order they were made, so only the front of the list is due.
 func (q *Queue) expireForeign(now int64) {
-	if len(q.foreignEnds) == 0 || q.foreignEnds[0] > now {
-		return
-	}
-	for len(q.foreignEnds) > 0 && q.foreignEnds[0] <= now {
-		popInt64(&q.foreignEnds)
-	}
-	for id := range q.foreign {
-		a, ok := q.agents[id]
+	n := 0
+	for n < len(q.foreign) && q.foreign[n].at <= now {
+		a, ok := q.agents[q.foreign[n].agent]
+		n++
 		if !ok {
-			delete(q.foreign, id)
 			continue
 		}
-		keep, left := a.inflight[:0], false
+		keep := a.inflight[:0]
 		for _, h := range a.inflight {
-			if h.foreign && now-h.at >= foreignTTL {
-				continue
+			if !h.foreign || now-h.at < foreignTTL {
+				keep = append(keep, h)
 			}
-			left = left || h.foreign
-			keep = append(keep, h)
 		}
 		if len(keep) != len(a.inflight) {
+			clear(a.inflight[len(keep):])
 			a.inflight = keep
 			a.recompute()
 			q.place(a)
 		}
-		if !left {
-			delete(q.foreign, id)
-		}
+	}
+	if n > 0 {
+		q.foreign = append(q.foreign[:0], q.foreign[n:]...)
 	}
 }
 
@@ -724,8 +720,8 @@ func (q *Queue) NextWake(now int64) int64 {
 		wake = q.siteExpiry[0].siteUntil
 	}
 	// Another queue's hold being forgotten can free an agent.
-	if len(q.waiting) > 0 && len(q.foreignEnds) > 0 && q.foreignEnds[0] < wake {
-		wake = max(q.foreignEnds[0], now+1)
+	if len(q.waiting) > 0 && len(q.foreign) > 0 && q.foreign[0].at < wake {
+		wake = max(q.foreign[0].at, now+1)
 	}
 	// An avoidance ending can make a waiting contact servable.
 	for len(q.avoidEnds) > 0 && q.avoidEnds[0] <= now {
