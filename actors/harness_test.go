@@ -83,6 +83,13 @@ func engineFactory(t *testing.T, rc *pb.RoutingConfig, o scenario.Options) scena
 
 func newEngine(t testing.TB, rc *pb.RoutingConfig, shards uint32, o scenario.Options, tune ...func(*actors.Config)) *engineDriver {
 	t.Helper()
+	return newEngineWithLogs(t, rc, shards, o, nil, tune...)
+}
+
+// newEngineWithLogs is newEngine with each shard's log passed through wrap
+// (nil: used as is), for tests that make the log misbehave.
+func newEngineWithLogs(t testing.TB, rc *pb.RoutingConfig, shards uint32, o scenario.Options, wrap func(uint32, actors.Log) actors.Log, tune ...func(*actors.Config)) *engineDriver {
+	t.Helper()
 	cfg, err := routing.Compile(rc)
 	if err != nil {
 		t.Fatalf("compile routing config: %v", err)
@@ -107,7 +114,11 @@ func newEngine(t testing.TB, rc *pb.RoutingConfig, shards uint32, o scenario.Opt
 		st := shard.New(i, 0)
 		l := cluster.NewMemoryLog(d.e.Apply(st), actors.FailResult)
 		logs = append(logs, l)
-		d.e.Acquire(i, 1, st, l)
+		var log actors.Log = l
+		if wrap != nil {
+			log = wrap(i, l)
+		}
+		d.e.Acquire(i, 1, st, log)
 	}
 	t.Cleanup(func() {
 		if n := d.e.Metrics().Panics.Load(); n > 0 {

@@ -1,14 +1,11 @@
 package actors_test
 
 import (
-	"log/slog"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
 	"github.com/tsunagu/tsunagu/actors"
-	"github.com/tsunagu/tsunagu/actors/routing"
 	"github.com/tsunagu/tsunagu/actors/shard"
 	"github.com/tsunagu/tsunagu/cluster"
 	"github.com/tsunagu/tsunagu/internal/scenario"
@@ -33,39 +30,11 @@ func (l undecidedLog) Propose(cmd *pb.Command, done func(*shard.Result)) {
 	})
 }
 
-// engineWithLogs starts an engine owning every shard under term 1, each
-// shard's log wrapped by wrap.
-func engineWithLogs(t *testing.T, rc *pb.RoutingConfig, shards uint32, timing actors.Timing, wrap func(uint32, actors.Log) actors.Log) *engineDriver {
-	t.Helper()
-	cfg, err := routing.Compile(rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sys := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return slog.New(slog.DiscardHandler) }))
-	d := &engineDriver{bus: &recordingBus{notices: make(map[string]chan *pb.AgentNotice), instr: make(chan *pb.RoutingInstruction, 64), tracker: scenario.NewTracker()}}
-	d.e, err = actors.NewEngine(actors.Config{Routing: cfg, Shards: shards, System: sys, Bus: d.bus, Events: d.record, Timing: timing,
-		Logger: slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var logs []*cluster.MemoryLog[*shard.Result]
-	for i := range shards {
-		st := shard.New(i, 0)
-		l := cluster.NewMemoryLog(d.e.Apply(st), actors.FailResult)
-		logs = append(logs, l)
-		d.e.Acquire(i, 1, st, wrap(i, l))
-	}
-	t.Cleanup(func() {
-		if n := d.e.Metrics().Panics.Load(); n > 0 {
-			t.Errorf("%d actor panics", n)
-		}
-		d.e.Stop()
-		for _, l := range logs {
-			l.Close()
-		}
-		sys.Shutdown()
-	})
-	return d
+// retrying sets the protocol's retry interval short, so a resent message
+// comes within the test's patience.
+func retrying(c *actors.Config) {
+	c.Timing = actors.DefaultTiming()
+	c.Timing.Retry = 50 * time.Millisecond
 }
 
 // The contact's connect is committed, but its owner steps down before it
@@ -75,11 +44,9 @@ func engineWithLogs(t *testing.T, rc *pb.RoutingConfig, shards uint32, timing ac
 // for a second call while on the first — seen in the kill -9 chaos test.
 func TestUndecidedConnectKeepsTheAgent(t *testing.T) {
 	undecided := undecidedOnce(func(c *pb.Command) bool { return c.GetContactConnect() != nil })
-	timing := actors.DefaultTiming()
-	timing.Retry = 50 * time.Millisecond
-	d := engineWithLogs(t, scenario.Basic(), 4, timing, func(_ uint32, l actors.Log) actors.Log {
+	d := newEngineWithLogs(t, scenario.Basic(), 4, scenario.Options{}, func(_ uint32, l actors.Log) actors.Log {
 		return undecidedLog{inner: l.(*cluster.MemoryLog[*shard.Result]), undecided: undecided}
-	})
+	}, retrying)
 	s := &scenario.S{T: t, D: d}
 	s.Login("alice")
 	s.MustArrive("c1", "support", pb.Channel_CHANNEL_VOICE)
@@ -120,12 +87,10 @@ func undecidedOnce(match func(*pb.Command) bool) func(*pb.Command) bool {
 // the agent holds its offer unseen; instead the contact asks again, and the
 // agent's desktop gets the offer then.
 func TestUndecidedReservationIsOfferedOnTheNextAsk(t *testing.T) {
-	timing := actors.DefaultTiming()
-	timing.Retry = 50 * time.Millisecond
 	reserve := undecidedOnce(func(c *pb.Command) bool { return c.GetAgentReserve() != nil })
-	d := engineWithLogs(t, scenario.Basic(), 4, timing, func(_ uint32, l actors.Log) actors.Log {
+	d := newEngineWithLogs(t, scenario.Basic(), 4, scenario.Options{}, func(_ uint32, l actors.Log) actors.Log {
 		return undecidedLog{inner: l.(*cluster.MemoryLog[*shard.Result]), undecided: reserve}
-	})
+	}, retrying)
 	s := &scenario.S{T: t, D: d}
 	s.Login("alice")
 	s.MustArrive("c1", "support", pb.Channel_CHANNEL_VOICE)

@@ -213,16 +213,7 @@ func TestRestartFromDiskCatchesUp(t *testing.T) {
 		}
 	}
 	h.restart(victim)
-	h.waitFor("the restarted replica to catch up", 15*time.Second, func() bool {
-		victim.c.mu.Lock()
-		sg := victim.c.shards[0]
-		victim.c.mu.Unlock()
-		if sg == nil {
-			return false
-		}
-		_, ok := sg.state.Contact("k19")
-		return ok
-	})
+	h.waitFor("the restarted replica to catch up", 15*time.Second, func() bool { return victim.replicaHas(0, "k19") })
 }
 
 // A member comes back from its disk on another Raft address (a new IP
@@ -255,28 +246,13 @@ func TestRestartOnANewAddressCatchesUp(t *testing.T) {
 	victim.addr = mux.Addr()
 	h.start(victim, mux, nil)
 	t.Logf("%s restarted on %s (was %s)", victim.id, victim.addr, old)
-	h.waitFor("the restarted replica to catch up on its new address", 20*time.Second, func() bool {
-		victim.c.mu.Lock()
-		sg := victim.c.shards[0]
-		victim.c.mu.Unlock()
-		if sg == nil {
-			return false
-		}
-		_, ok := sg.state.Contact("k19")
-		return ok
-	})
+	h.waitFor("the restarted replica to catch up on its new address", 20*time.Second, func() bool { return victim.replicaHas(0, "k19") })
 	h.waitFor("its meta replica to know its new address", 10*time.Second, func() bool { return !victim.c.NeedsJoin() })
 	// Committed after the move too.
 	if r, err := h.commit(0, arriveCmd(0, "after")); err != nil || r.Err != nil {
 		t.Fatalf("commit after the move: %v %v", err, r)
 	}
-	h.waitFor("the moved replica to apply a new command", 10*time.Second, func() bool {
-		victim.c.mu.Lock()
-		sg := victim.c.shards[0]
-		victim.c.mu.Unlock()
-		_, ok := sg.state.Contact("after")
-		return ok
-	})
+	h.waitFor("the moved replica to apply a new command", 10*time.Second, func() bool { return victim.replicaHas(0, "after") })
 }
 
 func TestJoinMovesReplicasAndDrainHandsOver(t *testing.T) {

@@ -210,6 +210,18 @@ func (m *member) cluster() *Cluster {
 	return m.c
 }
 
+// replicaHas reports whether m's replica of shard s has applied contact id.
+func (m *member) replicaHas(s uint32, id string) bool {
+	m.c.mu.Lock()
+	sg := m.c.shards[s]
+	m.c.mu.Unlock()
+	if sg == nil {
+		return false
+	}
+	_, ok := sg.state.Contact(id)
+	return ok
+}
+
 func (h *harness) add(m *member) {
 	h.mu.Lock()
 	h.members = append(h.members, m)
