@@ -59,6 +59,10 @@ type group struct {
 	notify chan bool
 }
 
+// logCacheEntries is how many of the latest entries each group keeps in
+// memory for replication.
+const logCacheEntries = 1024
+
 type groupConfig struct {
 	name   string
 	nodeID string
@@ -123,7 +127,16 @@ func openGroup(c groupConfig, fsm raft.FSM) (*group, error) {
 	rc.SnapshotThreshold = max(c.snapshotEvery, 1024)
 	rc.SnapshotInterval = 10 * time.Second
 	rc.TrailingLogs = max(c.trailing, 1024)
-	r, err := raft.NewRaft(rc, fsm, w, w, snaps, trans)
+	// Leaders read each new entry back to send it to their followers: the
+	// cache answers those reads from memory instead of the segment file.
+	logs, err := raft.NewLogCache(logCacheEntries, w)
+	if err != nil {
+		_ = trans.Close()
+		_ = w.Close()
+		_ = meta.Close()
+		return nil, fmt.Errorf("cluster: group %s: log cache: %w", c.name, err)
+	}
+	r, err := raft.NewRaft(rc, fsm, logs, w, snaps, trans)
 	if err != nil {
 		_ = trans.Close()
 		_ = w.Close()

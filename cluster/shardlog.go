@@ -85,6 +85,14 @@ func (protoSnapshot) Release() {}
 // maxEntryBytes bounds one log entry; a batch is cut before it.
 const maxEntryBytes = 512 << 10
 
+// maxInflightEntries bounds the entries of a shard proposed and not yet
+// committed. Commands arriving meanwhile wait and go together in the next
+// entry, so under load each entry carries more commands and every replica
+// writes (and fsyncs) fewer, larger entries. On the 1,000 arrivals/s load
+// test of docs/loadtest.md (medians of three runs) 64 in flight made about
+// 100,000 entries and routing p50 14.8 ms; 2 make about 50,000 and 12.1 ms.
+const maxInflightEntries = 2
+
 // RaftLog proposes a shard's commands to its Raft group: the same contract
 // as MemoryLog (done runs once, after the commit and apply, in proposal
 // order), for the term this node leads the group in. Commands waiting while
@@ -98,7 +106,9 @@ type RaftLog struct {
 	closed   bool
 	in       chan proposal[*shard.Result]
 	inflight chan inflight
-	done     chan struct{}
+	// window holds a token per entry proposed and not yet committed.
+	window chan struct{}
+	done   chan struct{}
 }
 
 type inflight struct {
@@ -112,7 +122,8 @@ func newRaftLog(r *raft.Raft, shardID uint32) *RaftLog {
 		r:        r,
 		shard:    shardID,
 		in:       make(chan proposal[*shard.Result], 4096),
-		inflight: make(chan inflight, 64),
+		inflight: make(chan inflight, maxInflightEntries),
+		window:   make(chan struct{}, maxInflightEntries),
 		done:     make(chan struct{}),
 	}
 	go l.propose()
@@ -151,6 +162,9 @@ func (l *RaftLog) propose() {
 	var dones []func(*shard.Result)
 	size := 0
 	for p := range l.in {
+		// Wait for room in the window first: what arrives meanwhile joins
+		// this entry.
+		l.window <- struct{}{}
 		batch.Commands = append(batch.Commands[:0], p.cmd)
 		dones = append(dones[:0:0], p.done)
 		size = proto.Size(p.cmd)
@@ -193,6 +207,7 @@ func (l *RaftLog) complete() {
 				}
 			}
 		}
+		<-l.window
 		for i, done := range in.dones {
 			if err != nil || i >= len(results) {
 				if err == nil {
