@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/tsunagu/tsunagu/client"
 	"github.com/tsunagu/tsunagu/gateway"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
@@ -53,7 +54,11 @@ func BenchmarkDrainHandOver(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
+		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("undo drain: %s: %s", resp.Status, body)
+		}
 	})
 }
 
@@ -109,6 +114,21 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 				}
 				evs = append(evs, fmt.Sprintf("+%v (commit +%v) shard %d term %d: %v", time.Since(evStart).Round(100*time.Microsecond),
 					time.Unix(0, ev.GetAt()).Sub(evStart).Round(100*time.Microsecond), batch.GetShard(), batch.GetTerm(), ev))
+			}
+		}); err != nil {
+			b.Fatal(err)
+		}
+		// Every notice to a1 as it arrives, before the fence check, so a
+		// lost offer shows whether it was never sent or refused as stale.
+		if _, err := nc.Subscribe(gateway.AgentNoticeSubject("a1"), func(m *nats.Msg) {
+			n := &pb.AgentNotice{}
+			if client.Decode(m, n) != nil {
+				return
+			}
+			evMu.Lock()
+			defer evMu.Unlock()
+			if !evStart.IsZero() {
+				evs = append(evs, fmt.Sprintf("+%v notice %v offer %s fence %v", time.Since(evStart).Round(100*time.Microsecond), n.GetKind(), n.GetOffer().GetOfferId(), n.GetFence()))
 			}
 		}); err != nil {
 			b.Fatal(err)
@@ -172,7 +192,7 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		b.StopTimer()
 		if trace && got.at.Sub(start) > 60*time.Millisecond {
 			evMu.Lock()
-			b.Logf("slow sample %d: %v (fault returned after %v)\n%s", i, got.at.Sub(start), faulted, strings.Join(evs, "\n"))
+			fmt.Fprintf(os.Stderr, "slow sample %d: %v (fault returned after %v)\n%s\n", i, got.at.Sub(start), faulted, strings.Join(evs, "\n"))
 			evMu.Unlock()
 		}
 		evMu.Lock()
