@@ -166,8 +166,22 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			seen := make(map[string]bool)
 			for {
-				_ = do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_READY})
+				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+				r, _ := c.Agent(ctx, "a1", &pb.AgentCommand{SchemaVersion: 1, Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_READY})
+				cancel()
+				if trace {
+					// The desktop also sees its offers in every reply.
+					for _, sl := range r.GetAgent().GetSlots() {
+						if sl.GetState() == pb.SlotState_SLOT_STATE_OFFERED && !seen[sl.GetOfferId()] {
+							seen[sl.GetOfferId()] = true
+							evMu.Lock()
+							evs = append(evs, fmt.Sprintf("+%v reply shows offer %s", time.Since(start).Round(100*time.Microsecond), sl.GetOfferId()))
+							evMu.Unlock()
+						}
+					}
+				}
 				select {
 				case <-done:
 					return
