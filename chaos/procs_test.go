@@ -3,6 +3,7 @@ package chaos
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"net"
 	"net/http"
@@ -346,3 +347,26 @@ func (pc *procCluster) connect() *nats.Conn {
 
 // queueShard is the shard of queue "q".
 func queueShard() uint32 { return actors.ShardOf("q:q", shards) }
+
+// metrics returns the lines of p's /metrics that start with one of names.
+func (pc *procCluster) metrics(p *proc, names ...string) string {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + p.httpAddr + "/metrics")
+	if err != nil {
+		return err.Error()
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err.Error()
+	}
+	var out []string
+	for _, line := range strings.Split(string(body), "\n") {
+		for _, n := range names {
+			if strings.HasPrefix(line, n) {
+				out = append(out, line)
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
