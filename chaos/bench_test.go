@@ -206,7 +206,7 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		b.StopTimer()
 		if trace && got.at.Sub(start) > 60*time.Millisecond {
 			evMu.Lock()
-			fmt.Fprintf(os.Stderr, "slow sample %d: %v (fault returned after %v)\n%s\n", i, got.at.Sub(start), faulted, strings.Join(evs, "\n"))
+			fmt.Fprintf(os.Stderr, "%s slow sample %d: %v (fault returned after %v)\n%s\n", start.Format(time.StampMicro), i, got.at.Sub(start), faulted, strings.Join(evs, "\n"))
 			for _, p := range pc.procs {
 				fmt.Fprintf(os.Stderr, "%s: %s\n", p.id, pc.metrics(p, "tsunagu_publish_errors_total", "tsunagu_agent_notices_total"))
 			}

@@ -337,7 +337,15 @@ func (pc *procCluster) connect() *nats.Conn {
 	pc.t.Helper()
 	nc, err := nats.Connect(pc.natsURL(), nats.MaxReconnects(-1), nats.ReconnectWait(50*time.Millisecond),
 		// A carrier notices a server that stopped answering and moves on.
-		nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2))
+		nats.PingInterval(500*time.Millisecond), nats.MaxPingsOutstanding(2),
+		// What is published to a client while it reconnects is lost: say so,
+		// so a lost notice can be told from one never sent.
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			fmt.Fprintf(os.Stderr, "%s test client: nats disconnected: %v\n", time.Now().Format(time.StampMicro), err)
+		}),
+		nats.ReconnectHandler(func(c *nats.Conn) {
+			fmt.Fprintf(os.Stderr, "%s test client: nats reconnected to %s\n", time.Now().Format(time.StampMicro), c.ConnectedUrlRedacted())
+		}))
 	if err != nil {
 		pc.t.Fatal(err)
 	}
