@@ -96,8 +96,9 @@ const maxInflightEntries = 2
 // RaftLog proposes a shard's commands to its Raft group: the same contract
 // as MemoryLog (done runs once, after the commit and apply, in proposal
 // order), for the term this node leads the group in. Commands waiting while
-// an entry is proposed go together in the next one; entries are pipelined,
-// and raft writes those that queue up together in one disk write.
+// an entry is proposed go together in the next one; up to
+// maxInflightEntries entries are pipelined, and raft writes those that
+// queue up together in one disk write.
 type RaftLog struct {
 	r     *raft.Raft
 	shard uint32
