@@ -401,6 +401,7 @@ func (g *Gateway) onQueueStatus(m *nats.Msg) {
 func (g *Gateway) publish(subject string, m proto.Message) error {
 	data, err := encode(m, g.cfg.Encoding)
 	if err != nil {
+		g.metrics.PublishErrors.Add(1)
 		return err
 	}
 	out := &nats.Msg{Subject: subject, Data: data, Header: header(g.cfg.Encoding)}
@@ -415,7 +416,7 @@ func (g *Gateway) publish(subject string, m proto.Message) error {
 func (g *Gateway) Notify(agentID string, n *pb.AgentNotice) {
 	g.metrics.Notices.Add(1)
 	if err := g.publish(AgentNoticeSubject(agentID), n); err != nil {
-		g.log.Debug("notice not published", "agent_id", agentID, "err", err)
+		g.log.Warn("notice not published", "agent_id", agentID, "kind", n.GetKind(), "err", err)
 	}
 }
 
