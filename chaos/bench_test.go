@@ -122,11 +122,13 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		// lost offer shows whether it was never sent or refused as stale.
 		if _, err := nc.Subscribe(gateway.AgentNoticeSubject("a1"), func(m *nats.Msg) {
 			n := &pb.AgentNotice{}
-			if client.Decode(m, n) != nil {
-				return
-			}
+			err := client.Decode(m, n)
 			evMu.Lock()
 			defer evMu.Unlock()
+			if err != nil {
+				evs = append(evs, fmt.Sprintf("+%v undecodable notice (%d bytes): %v", time.Since(evStart).Round(100*time.Microsecond), len(m.Data), err))
+				return
+			}
 			if !evStart.IsZero() {
 				evs = append(evs, fmt.Sprintf("+%v notice %v offer %s fence %v", time.Since(evStart).Round(100*time.Microsecond), n.GetKind(), n.GetOffer().GetOfferId(), n.GetFence()))
 			}
