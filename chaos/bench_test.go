@@ -78,11 +78,14 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 	}); err != nil {
 		b.Fatal(err)
 	}
-	do := func(cmd *pb.AgentCommand) error {
+	ask := func(cmd *pb.AgentCommand) (*pb.AgentCommandReply, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		defer cancel()
 		cmd.SchemaVersion = 1
-		_, err := c.Agent(ctx, "a1", cmd)
+		return c.Agent(ctx, "a1", cmd)
+	}
+	do := func(cmd *pb.AgentCommand) error {
+		_, err := ask(cmd)
 		return err
 	}
 	untilOK := func(what string, f func() error) {
@@ -125,11 +128,11 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 			err := client.Decode(m, n)
 			evMu.Lock()
 			defer evMu.Unlock()
-			if err != nil {
+			switch {
+			case evStart.IsZero():
+			case err != nil:
 				evs = append(evs, fmt.Sprintf("+%v undecodable notice (%d bytes): %v", time.Since(evStart).Round(100*time.Microsecond), len(m.Data), err))
-				return
-			}
-			if !evStart.IsZero() {
+			default:
 				evs = append(evs, fmt.Sprintf("+%v notice %v offer %s fence %v", time.Since(evStart).Round(100*time.Microsecond), n.GetKind(), n.GetOffer().GetOfferId(), n.GetFence()))
 			}
 		}); err != nil {
@@ -170,9 +173,7 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 			defer wg.Done()
 			seen := make(map[string]bool)
 			for {
-				ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
-				r, _ := c.Agent(ctx, "a1", &pb.AgentCommand{SchemaVersion: 1, Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_READY})
-				cancel()
+				r, _ := ask(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_READY})
 				if trace {
 					// The desktop also sees its offers in every reply.
 					for _, sl := range r.GetAgent().GetSlots() {

@@ -1468,3 +1468,14 @@ func TestConfig_ValidateNamesTheBadField(t *testing.T) {
 		}
 	})
 }
+
+// A notice that cannot be encoded (a string that is not UTF-8) is not
+// published, and counts as a publish error.
+func TestGateway_UnencodableNoticeCountsAsPublishError(t *testing.T) {
+	h := newHarness(t)
+	before := h.gw.Metrics().PublishErrors.Load()
+	h.gw.Notify("a1", &pb.AgentNotice{SchemaVersion: 1, Kind: pb.NoticeKind_NOTICE_KIND_OFFER, AgentId: "a1", Offer: &pb.Offer{OfferId: "o\xff"}})
+	if got := h.gw.Metrics().PublishErrors.Load() - before; got != 1 {
+		t.Fatalf("publish errors counted: %d; want 1", got)
+	}
+}
