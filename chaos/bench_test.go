@@ -97,6 +97,16 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	reject := func(offerID string, fence *pb.Fence) {
+		untilOK("reject", func() error {
+			err := do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_REJECT, OfferId: offerID, Fence: fence})
+			var ce *client.Error
+			if errors.As(err, &ce) && ce.Code != pb.ErrorCode_ERROR_CODE_UNAVAILABLE {
+				return nil // expired or withdrawn meanwhile
+			}
+			return err
+		})
+	}
 	// With TSUNAGU_BENCH_TRACE set, the committed events of each iteration,
 	// to show where a slow sample's time went (not collected otherwise: the
 	// subscription would be part of what is measured).
@@ -159,6 +169,12 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		for len(offered) > 0 {
 			<-offered
 		}
+		logAt := make([]int64, len(pc.procs))
+		if trace {
+			for k, p := range pc.procs {
+				logAt[k] = pc.logSize(p)
+			}
+		}
 		b.StartTimer()
 		start := time.Now()
 		evMu.Lock()
@@ -210,26 +226,35 @@ func measureMove(b *testing.B, fault, repair func(pc *procCluster, owner *proc))
 		if trace && got.at.Sub(start) > 60*time.Millisecond {
 			evMu.Lock()
 			fmt.Fprintf(os.Stderr, "%s slow sample %d: %v (fault returned after %v)\n%s\n", start.Format(time.StampMicro), i, got.at.Sub(start), faulted, strings.Join(evs, "\n"))
-			for _, p := range pc.procs {
+			for k, p := range pc.procs {
 				fmt.Fprintf(os.Stderr, "%s: %s\n", p.id, pc.metrics(p, "tsunagu_publish_errors_total", "tsunagu_agent_notices_total"))
+				fmt.Fprintf(os.Stderr, "--- %s logged since the fault:\n%s\n", p.id, pc.logSince(p, logAt[k], 300))
 			}
 			evMu.Unlock()
 		}
 		evMu.Lock()
 		evStart = time.Time{}
 		evMu.Unlock()
-		// Back to a clean start: the offer rejected (the contact keeps its
-		// place), the agent not ready, the member repaired.
-		untilOK("reject", func() error {
-			err := do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_REJECT, OfferId: got.n.GetOffer().GetOfferId(), Fence: got.n.GetFence()})
-			var ce *client.Error
-			if errors.As(err, &ce) && ce.Code != pb.ErrorCode_ERROR_CODE_UNAVAILABLE {
-				return nil // expired or withdrawn meanwhile
-			}
-			return err
-		})
+		// Back to a clean start: the agent not ready, then the offer
+		// rejected (the contact keeps its place), the member repaired. Not
+		// ready first: an agent still ready when its slot frees is offered
+		// the next contact at once, and an offer left pending into the next
+		// iteration would be the one it waits for, its notice already
+		// drained (a 2 s sample: the offer's timeout).
 		untilOK("not ready", func() error {
 			return do(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_NOT_READY, Reason: "bench"})
+		})
+		reject(got.n.GetOffer().GetOfferId(), got.n.GetFence())
+		untilOK("no offer pending", func() error {
+			r, err := ask(&pb.AgentCommand{Kind: pb.AgentCommandKind_AGENT_COMMAND_KIND_STATUS})
+			if err != nil {
+				return err
+			}
+			for _, sl := range r.GetAgent().GetSlots() {
+				reject(sl.GetOfferId(), nil)
+				return fmt.Errorf("offer %s still pending", sl.GetOfferId())
+			}
+			return nil
 		})
 		repair(pc, owner)
 		b.StartTimer()

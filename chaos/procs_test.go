@@ -142,7 +142,7 @@ func startProcCluster(t testing.TB, n int) *procCluster {
 		p.args = []string{"-config", cfg, "-node-id", p.id, "-shards", fmt.Sprint(shards),
 			"-nats-listen", p.natsAddr, "-nats-cluster-listen", p.routeAddr, "-nats-routes", strings.Join(routes, ","),
 			"-http-listen", p.httpAddr, "-raft-listen", p.raftAddr, "-remote-listen", p.remoteAddr,
-			"-data-dir", p.dataDir, "-bootstrap", strings.Join(boot, ","), "-log-level", "info"}
+			"-data-dir", p.dataDir, "-bootstrap", strings.Join(boot, ","), "-log-level", logLevel()}
 		pc.start(p)
 	}
 	t.Cleanup(func() {
@@ -351,6 +351,37 @@ func (pc *procCluster) connect() *nats.Conn {
 	}
 	pc.t.Cleanup(nc.Close)
 	return nc
+}
+
+// logLevel is the members' log level: debug when a benchmark traces, so a
+// slow sample can be followed through the members' logs.
+func logLevel() string {
+	if os.Getenv("TSUNAGU_BENCH_TRACE") != "" {
+		return "debug"
+	}
+	return "info"
+}
+
+// logSize is how far p's log has been written.
+func (pc *procCluster) logSize(p *proc) int64 {
+	fi, err := os.Stat(p.logf)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
+// logSince returns up to max lines p logged after offset.
+func (pc *procCluster) logSince(p *proc, offset int64, max int) string {
+	data, err := os.ReadFile(p.logf)
+	if err != nil || offset > int64(len(data)) {
+		return ""
+	}
+	lines := strings.Split(strings.TrimSpace(string(data[offset:])), "\n")
+	if len(lines) > max {
+		lines = append(lines[:max], fmt.Sprintf("(%d more lines)", len(lines)-max))
+	}
+	return strings.Join(lines, "\n")
 }
 
 // queueShard is the shard of queue "q".

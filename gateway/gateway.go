@@ -417,7 +417,9 @@ func (g *Gateway) Notify(agentID string, n *pb.AgentNotice) {
 	g.metrics.Notices.Add(1)
 	if err := g.publish(AgentNoticeSubject(agentID), n); err != nil {
 		g.log.Warn("notice not published", "agent_id", agentID, "kind", n.GetKind(), "err", err)
+		return
 	}
+	g.log.Debug("notice published", "agent_id", agentID, "kind", n.GetKind(), "offer_id", n.GetOffer().GetOfferId(), "term", n.GetFence().GetTerm())
 }
 
 // ErrAckMismatch: a carrier acknowledged a different instruction.
