@@ -651,10 +651,11 @@ func (c *Cluster) leadShard(sg *shardGroup, place []string, byID map[string]*pb.
 		}
 		sg.nextTransfer = now.Add(5 * time.Second)
 	}
-	if me.GetState() != pb.MemberState_MEMBER_STATE_DRAINING && c.mux.Unreachable(to.GetRaftAddr(), 10*time.Second) {
-		// A transfer to a member that is down (yet still active in the
-		// meta group) would stall this shard's proposals for an election
-		// timeout, every time it is tried.
+	if me.GetState() != pb.MemberState_MEMBER_STATE_DRAINING &&
+		(c.mux.Unreachable(to.GetRaftAddr(), 10*time.Second) || sg.g.silence.silent(raft.ServerID(to.GetId()), 10*time.Second)) {
+		// A transfer to a member that is down or stopped (yet still active
+		// in the meta group) would stall this shard's proposals for an
+		// election timeout, every time it is tried.
 		return
 	}
 	var f raft.Future

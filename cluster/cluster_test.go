@@ -3,6 +3,7 @@ package cluster
 import (
 	"errors"
 	"fmt"
+	"github.com/hashicorp/raft"
 	"slices"
 	"strconv"
 	"testing"
@@ -416,4 +417,35 @@ func TestNoHandOverToADeadPreferredOwner(t *testing.T) {
 	if cur, ok := owner.owner.get(s); !ok || cur.term != own.term {
 		t.Fatalf("shard %d changed hands (%v, %v) with its preferred owner dead", s, cur, ok)
 	}
+}
+
+// A leader knows which followers its heartbeats no longer reach, so it does
+// not hand a shard to a member that is stopped rather than dead (one that
+// accepts connections but answers nothing never fails a dial).
+func TestLeaderSeesSilentFollower(t *testing.T) {
+	h := newHarness(t, 3, 1)
+	o := h.waitOwned(15 * time.Second)[0]
+	var f *member
+	for _, m := range h.members {
+		if m != o {
+			f = m
+			break
+		}
+	}
+	silent := func() bool {
+		o.c.mu.Lock()
+		sg := o.c.shards[0]
+		o.c.mu.Unlock()
+		return sg.g.silence.silent(raft.ServerID(f.id), 10*time.Second)
+	}
+	if silent() {
+		t.Fatalf("%s silent to the leader %s before anything happened", f.id, o.id)
+	}
+	h.isolate(f)
+	h.waitFor("the leader's heartbeats to the cut-off follower to fail", 10*time.Second, silent)
+	if _, ok := o.owner.get(0); !ok {
+		t.Fatalf("%s lost the shard to a follower's isolation", o.id)
+	}
+	h.heal()
+	h.waitFor("the heartbeats to resume", 10*time.Second, func() bool { return !silent() })
 }

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -57,6 +58,48 @@ type group struct {
 	wal    *wal.WAL
 	meta   *metadb.BoltMetaDB
 	notify chan bool
+	// silence is what this replica, while leading, saw of its followers'
+	// heartbeats.
+	silence *silence
+}
+
+// silence records which peers a leader's heartbeats fail to reach. A peer
+// that is down fails to dial (Mux.Unreachable); one that is stopped or hung
+// still accepts connections and only stops answering, which only the
+// heartbeats show.
+type silence struct {
+	mu     sync.Mutex
+	failed map[raft.ServerID]time.Time // last failed heartbeat; cleared when they resume
+}
+
+func newSilence() *silence { return &silence{failed: make(map[raft.ServerID]time.Time)} }
+
+// observe is the filter of the group's Raft observer: it records heartbeat
+// failures and resumptions as raft reports them (synchronously, so none is
+// dropped) and lets nothing through to the observer's channel.
+func (s *silence) observe(o *raft.Observation) bool {
+	switch d := o.Data.(type) {
+	case raft.FailedHeartbeatObservation:
+		s.mu.Lock()
+		s.failed[d.PeerID] = time.Now()
+		s.mu.Unlock()
+	case raft.ResumedHeartbeatObservation:
+		s.mu.Lock()
+		delete(s.failed, d.PeerID)
+		s.mu.Unlock()
+	}
+	return false
+}
+
+// silent reports whether a heartbeat to peer failed within the last d and
+// none has succeeded since. Failing heartbeats are retried with a backoff
+// capped at half the heartbeat timeout, so a peer that stays silent keeps
+// showing here; one this replica no longer leads for fades out after d.
+func (s *silence) silent(peer raft.ServerID, d time.Duration) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t, ok := s.failed[peer]
+	return ok && time.Since(t) < d
 }
 
 // logCacheEntries is how many of the latest entries each group keeps in
@@ -143,7 +186,9 @@ func openGroup(c groupConfig, fsm raft.FSM) (*group, error) {
 		_ = meta.Close()
 		return nil, fmt.Errorf("cluster: group %s: start raft: %w", c.name, err)
 	}
-	return &group{name: c.name, dir: c.dir, raft: r, trans: trans, wal: w, meta: meta, notify: notify}, nil
+	sil := newSilence()
+	r.RegisterObserver(raft.NewObserver(nil, false, sil.observe))
+	return &group{name: c.name, dir: c.dir, raft: r, trans: trans, wal: w, meta: meta, notify: notify, silence: sil}, nil
 }
 
 // hasState reports whether the group has a log or snapshot on disk, in
