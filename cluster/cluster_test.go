@@ -3,12 +3,12 @@ package cluster
 import (
 	"errors"
 	"fmt"
-	"github.com/hashicorp/raft"
 	"slices"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
 	"github.com/tsunagu/tsunagu/actors/shard"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 )

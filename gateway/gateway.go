@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -419,7 +420,11 @@ func (g *Gateway) Notify(agentID string, n *pb.AgentNotice) {
 		g.log.Warn("notice not published", "agent_id", agentID, "kind", n.GetKind(), "err", err)
 		return
 	}
-	g.log.Debug("notice published", "agent_id", agentID, "kind", n.GetKind(), "offer_id", n.GetOffer().GetOfferId(), "term", n.GetFence().GetTerm())
+	// Checked first: building the arguments costs allocations on every
+	// notice, and debug is off in production.
+	if g.log.Enabled(context.Background(), slog.LevelDebug) {
+		g.log.Debug("notice published", "agent_id", agentID, "kind", n.GetKind(), "offer_id", n.GetOffer().GetOfferId(), "term", n.GetFence().GetTerm())
+	}
 }
 
 // ErrAckMismatch: a carrier acknowledged a different instruction.
