@@ -46,6 +46,11 @@ type agentMachine struct {
 	// offer committed while its reservation looked undecided is noticed
 	// when the contact asks again.
 	noticed map[string]bool
+	// accepting holds the replies to ACCEPTs committed here until the
+	// contact's shard answers: an acceptance succeeds only once the contact
+	// is connected to it (confirmed), and fails if the contact has moved on.
+	accepting map[string][]func(*pb.AgentCommandReply)
+	confirmed map[string]bool
 }
 
 type told struct {
@@ -90,6 +95,8 @@ func newAgentMachine(id string, shardID uint32, fence *pb.Fence, e *env) *agentM
 		seen:      make(map[string]uint64),
 		told:      make(map[string]told),
 		noticed:   make(map[string]bool),
+		accepting: make(map[string][]func(*pb.AgentCommandReply)),
+		confirmed: make(map[string]bool),
 	}
 	if p, ok := e.cfg.Agents[id]; ok {
 		m.queues = e.cfg.QueuesFor(p)
@@ -231,16 +238,17 @@ func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 			fx.reply(func() { t.reply(&pb.AgentCommandReply{Error: e, Agent: v}) })
 			return
 		}
+		offer := t.cmd.GetOfferId()
+		if t.cmd.GetKind() == pb.AgentCommandKind_AGENT_COMMAND_KIND_ACCEPT {
+			m.accepted(now, offer, t.reply, res.Duplicate, fx)
+			return
+		}
 		v := m.view()
 		fx.reply(func() { t.reply(&pb.AgentCommandReply{Agent: v}) })
 		if res.Duplicate {
 			return
 		}
-		offer := t.cmd.GetOfferId()
 		switch t.cmd.GetKind() {
-		case pb.AgentCommandKind_AGENT_COMMAND_KIND_ACCEPT:
-			fx.cancel("offer/" + offer)
-			m.sendOutcome(fx, offer, pb.OutcomeKind_OUTCOME_KIND_ACCEPTED)
 		case pb.AgentCommandKind_AGENT_COMMAND_KIND_REJECT:
 			fx.cancel("offer/" + offer)
 			m.sendOutcome(fx, offer, pb.OutcomeKind_OUTCOME_KIND_REJECTED)
@@ -310,6 +318,49 @@ func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 		m.sendFinished(fx, t.offerID)
 		m.afterChange(now, fx)
 	}
+}
+
+// accepted follows a committed ACCEPT: the desktop hears it succeeded only
+// when the contact's shard has connected the contact to this offer. Until
+// then the contact may have moved on — its caller hung up, or a deposed
+// owner's stale answer put it back in line — and telling the desktop yes
+// would give one contact to two agents.
+func (m *agentMachine) accepted(now int64, offerID string, reply func(*pb.AgentCommandReply), repeat bool, fx *effects) {
+	if m.confirmed[offerID] {
+		v := m.view()
+		fx.reply(func() { reply(&pb.AgentCommandReply{Agent: v}) })
+		return
+	}
+	m.accepting[offerID] = append(m.accepting[offerID], reply)
+	if repeat {
+		// Asked again while the contact has not answered: the acceptance is
+		// being resent already, or (after a failover) is resent now.
+		if _, pending := m.outcomes[offerID]; !pending {
+			m.sendOutcome(fx, offerID, pb.OutcomeKind_OUTCOME_KIND_ACCEPTED)
+		}
+		return
+	}
+	fx.cancel("offer/" + offerID)
+	m.sendOutcome(fx, offerID, pb.OutcomeKind_OUTCOME_KIND_ACCEPTED)
+	m.afterChange(now, fx)
+}
+
+// answerAccepts replies to the ACCEPTs of offerID waiting for the contact.
+func (m *agentMachine) answerAccepts(fx *effects, offerID string, connected bool) {
+	replies := m.accepting[offerID]
+	delete(m.accepting, offerID)
+	if len(replies) == 0 {
+		return
+	}
+	r := &pb.AgentCommandReply{Agent: m.view()}
+	if !connected {
+		r.Error = &pb.Error{Code: pb.ErrorCode_ERROR_CODE_UNKNOWN_OFFER, Message: fmt.Sprintf("offer %q was withdrawn: its contact had hung up or been routed elsewhere when the acceptance reached it", offerID)}
+	}
+	fx.reply(func() {
+		for _, reply := range replies {
+			reply(r)
+		}
+	})
 }
 
 // contactTarget returns where the contact of offerID lives, from the slot or
@@ -454,14 +505,42 @@ func (m *agentMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 		a := k.Ack
 		switch a.GetKind() {
 		case pb.AckKind_ACK_KIND_OFFER_OUTCOME:
+			p, pending := m.outcomes[a.GetOfferId()]
 			delete(m.outcomes, a.GetOfferId())
 			fx.cancel("outcome/" + a.GetOfferId())
+			m.outcomeAcked(now, a, p.to, pending, fx)
 		case pb.AckKind_ACK_KIND_WRAP_UP_FINISHED:
 			delete(m.finished, a.GetOfferId())
 			fx.cancel("finished/" + a.GetOfferId())
 		}
 		m.forget(a.GetOfferId())
 	}
+}
+
+// outcomeAcked learns whether an accepted offer's contact was connected to
+// it. A contact that had moved on frees the agent: the slot leaves as
+// withdrawn, and the desktop's ACCEPT fails.
+func (m *agentMachine) outcomeAcked(now int64, a *pb.Ack, to target, pending bool, fx *effects) {
+	offerID := a.GetOfferId()
+	s, ok := m.rec.Slot(offerID)
+	if a.GetConnected() {
+		if ok {
+			m.confirmed[offerID] = true
+		}
+		m.answerAccepts(fx, offerID, true)
+		return
+	}
+	m.answerAccepts(fx, offerID, false)
+	if !m.hasRec || !ok || s.State != pb.SlotState_SLOT_STATE_BUSY {
+		return
+	}
+	if !pending {
+		to = target{kind: contactKind, shard: s.ContactShard, id: s.ContactID}
+	}
+	m.lastSlots[offerID] = to
+	cmd := command(now, m.shard)
+	cmd.Kind = &pb.Command_AgentContactEnded{AgentContactEnded: &pb.AgentContactEnded{AgentId: m.id, OfferId: offerID, Withdrawn: true}}
+	fx.proposeCmd(cmd, tagEnded{offerID: offerID, from: to})
 }
 
 func (m *agentMachine) reserve(now int64, r *pb.ReserveRequest, fx *effects) {
@@ -547,7 +626,7 @@ func (m *agentMachine) contactEnded(now int64, e *pb.ContactEnded, fence *pb.Fen
 			until = now + int64(q.WrapUp)
 			fixed = q.WrapUpFixed
 		}
-		cmd.Kind = &pb.Command_AgentContactEnded{AgentContactEnded: &pb.AgentContactEnded{AgentId: m.id, OfferId: offerID, WrapUpUntil: until, WrapUpFixed: fixed}}
+		cmd.Kind = &pb.Command_AgentContactEnded{AgentContactEnded: &pb.AgentContactEnded{AgentId: m.id, OfferId: offerID, WrapUpUntil: until, WrapUpFixed: fixed, Withdrawn: e.GetWithdrawn()}}
 	default:
 		m.ack(fx, from, pb.AckKind_ACK_KIND_CONTACT_ENDED, offerID)
 		return
@@ -646,6 +725,11 @@ func (m *agentMachine) status(queue string, round uint64) *pb.ShardMessage {
 // capacity and several queues starts a round; otherwise it tells its queues
 // how it stands.
 func (m *agentMachine) afterChange(now int64, fx *effects) {
+	for id := range m.confirmed {
+		if _, ok := m.rec.Slot(id); !ok {
+			delete(m.confirmed, id)
+		}
+	}
 	m.roundOpen, m.claiming, m.best = false, false, nil
 	clear(m.awaiting)
 	free := false

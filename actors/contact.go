@@ -280,10 +280,11 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 		if res.Err != nil {
 			// The contact ended while the agent accepted: free the agent.
 			m.sendEnded(fx, true)
+			m.ackOutcome(fx, m.rec.OfferID, m.rec.AgentID, m.agentShard, false)
 			return
 		}
 		fx.cancel("reserve")
-		m.ackAgent(fx, pb.AckKind_ACK_KIND_OFFER_OUTCOME)
+		m.ackOutcome(fx, m.rec.OfferID, m.rec.AgentID, m.agentShard, true)
 		m.instruct(fx, 1)
 	case tagEnd:
 		m.ended(now, t, res, fx)
@@ -344,6 +345,13 @@ func (m *contactMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effec
 	switch k := msg.GetKind().(type) {
 	case *pb.ShardMessage_ReserveReply:
 		r := k.ReserveReply
+		if r.GetGranted() && (!m.hasRec || r.GetOfferId() != m.rec.OfferID) {
+			// The agent's shard holds an offer this contact has moved on
+			// from (a stale decline put it back in line): free the agent
+			// before its desktop accepts a contact that will not come.
+			m.withdraw(fx, r.GetOfferId(), r.GetAgentId(), msg.GetFence().GetShard())
+			return
+		}
 		if !m.hasRec || m.rec.State != pb.ContactState_CONTACT_STATE_RESERVED || r.GetOfferId() != m.rec.OfferID {
 			return
 		}
@@ -354,7 +362,7 @@ func (m *contactMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effec
 		}
 		m.unlock(now, pb.UnlockReason_UNLOCK_REASON_DECLINED, false, fx)
 	case *pb.ShardMessage_OfferOutcome:
-		m.outcome(now, k.OfferOutcome, fx)
+		m.outcome(now, k.OfferOutcome, msg.GetFence().GetShard(), fx)
 	case *pb.ShardMessage_Ack:
 		if k.Ack.GetKind() == pb.AckKind_ACK_KIND_CONTACT_ENDED && k.Ack.GetOfferId() == m.rec.OfferID {
 			m.endedAcked = true
@@ -381,14 +389,18 @@ func (m *contactMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effec
 	}
 }
 
-func (m *contactMachine) outcome(now int64, o *pb.OfferOutcome, fx *effects) {
+func (m *contactMachine) outcome(now int64, o *pb.OfferOutcome, from uint32, fx *effects) {
 	current := m.hasRec && o.GetOfferId() == m.rec.OfferID
 	if !current || m.rec.State != pb.ContactState_CONTACT_STATE_RESERVED {
 		if current && o.GetOutcome() == pb.OutcomeKind_OUTCOME_KIND_ACCEPTED && m.rec.State == pb.ContactState_CONTACT_STATE_ABANDONED {
 			// The caller hung up as the agent accepted: release the agent.
 			m.sendEnded(fx, true)
 		}
-		m.ackAgentOffer(fx, pb.AckKind_ACK_KIND_OFFER_OUTCOME, o.GetOfferId(), o.GetAgentId(), m.agentShard)
+		// An acceptance of any other offer than the one this contact is
+		// connected to stands for nothing: the unset connected flag makes
+		// the agent's shard free the slot and refuse the ACCEPT.
+		connected := current && m.rec.ConnectedAt != 0
+		m.ackOutcome(fx, o.GetOfferId(), o.GetAgentId(), from, connected)
 		return
 	}
 	switch o.GetOutcome() {
@@ -426,6 +438,28 @@ func (m *contactMachine) liveAvoid(now int64) []match.Avoid {
 	}
 	m.avoid = live
 	return append([]match.Avoid(nil), live...)
+}
+
+// ackOutcome answers an agent's offer outcome; for an acceptance,
+// connected says whether this contact is connected to that offer.
+func (m *contactMachine) ackOutcome(fx *effects, offerID, agentID string, agentShard uint32, connected bool) {
+	if agentID == "" {
+		return
+	}
+	msg := shardMsg(m.fence)
+	msg.Kind = &pb.ShardMessage_Ack{Ack: &pb.Ack{Kind: pb.AckKind_ACK_KIND_OFFER_OUTCOME, OfferId: offerID, AgentId: agentID, ContactId: m.id, Connected: connected}}
+	fx.send(target{kind: agentKind, shard: agentShard, id: agentID}, msg)
+}
+
+// withdraw tells an agent's shard, once, to drop an offer of this contact
+// that is not its current one.
+func (m *contactMachine) withdraw(fx *effects, offerID, agentID string, agentShard uint32) {
+	if agentID == "" {
+		return
+	}
+	msg := shardMsg(m.fence)
+	msg.Kind = &pb.ShardMessage_ContactEnded{ContactEnded: &pb.ContactEnded{OfferId: offerID, ContactId: m.id, AgentId: agentID, Withdrawn: true}}
+	fx.send(target{kind: agentKind, shard: agentShard, id: agentID}, msg)
 }
 
 func (m *contactMachine) ackAgent(fx *effects, k pb.AckKind) {

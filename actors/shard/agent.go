@@ -283,6 +283,12 @@ func (s *State) agentContactEnded(at int64, e *pb.AgentContactEnded) Result {
 	}
 	i, err := s.slotIndex(a, e.GetOfferId())
 	if err != nil {
+		if _, ok := a.Finished(e.GetOfferId()); ok {
+			// Told twice (the contact, and the agent's own withdrawal).
+			res := s.agentResult(a, nil)
+			res.Duplicate = true
+			return res
+		}
 		return Result{Err: err}
 	}
 	slot := a.Slots[i]
@@ -293,6 +299,15 @@ func (s *State) agentContactEnded(at int64, e *pb.AgentContactEnded) Result {
 		return res
 	case pb.SlotState_SLOT_STATE_OFFERED:
 		return Result{Err: errorf(ErrIllegalTransition, "offer %q to agent %q was never accepted; withdraw it instead", e.GetOfferId(), a.ID())}
+	}
+	if e.GetWithdrawn() {
+		// Accepted, but the contact had moved on: the agent never had it.
+		idle := a.IdleSince
+		dropSlot(a, i, at, pb.FinishedHow_FINISHED_HOW_WITHDRAWN)
+		a.IdleSince = idle
+		slot.State = pb.SlotState_SLOT_STATE_UNSPECIFIED
+		a.Version++
+		return s.agentResult(a, s.agentEvent(at, a, &slot))
 	}
 	a.Counters.Handled++
 	if e.GetWrapUpUntil() > at {

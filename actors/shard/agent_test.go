@@ -290,6 +290,20 @@ func TestAgentCommands(t *testing.T) {
 			}),
 			event: a1Event(stAvailable, available, "", slotState(slotFreed)),
 		},
+		{
+			name:  "contact that moved on before the acceptance frees the slot as withdrawn, nothing handled, idle time kept",
+			given: upTo(stepHangUp),
+			cmd: cmd(at(stepAgentEnded), func() *pb.AgentContactEnded {
+				e := contactEnded("a1", "o1", at(stepAgentEnded)+wrapUp, false)
+				e.Withdrawn = true
+				return e
+			}()),
+			want: busyAt(func(a *shard.Agent) {
+				a.Slots, a.Version = nil, 4
+				a.Recent = left(pb.FinishedHow_FINISHED_HOW_WITHDRAWN)
+			}),
+			event: a1Event(stAvailable, available, "", slotState(slotFreed)),
+		},
 		// AgentWrapUpDone
 		{
 			name:  "wrap-up ended by the agent frees the slot and restarts idle time",

@@ -42,6 +42,7 @@ func TestApply_RetriesAreDuplicates(t *testing.T) {
 		{"reserve again after the offer was accepted", upTo(stepAccept), later(step(stepReserve)), nil, ptr(a1At(stepAccept))},
 		{"accepted twice", upTo(stepAccept), later(step(stepAccept)), nil, ptr(a1At(stepAccept))},
 		{"contact ended again in wrap-up", upTo(stepAgentEnded), later(step(stepAgentEnded)), nil, ptr(a1At(stepAgentEnded))},
+		{"contact ended again after the slot was freed", upTo(stepWrapUpDone), later(step(stepAgentEnded)), nil, ptr(a1At(stepWrapUpDone))},
 		{"not ready again with the same reason", then(upTo(beforeArrival), cmd(sec(30), notReady("a1", "lunch"))),
 			cmd(sec(31), notReady("a1", "lunch")),
 			nil, ptr(changeAgent(a1At(beforeArrival), func(a *shard.Agent) {

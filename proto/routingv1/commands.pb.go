@@ -1514,7 +1514,11 @@ type AgentContactEnded struct {
 	// End of the wrap-up time box (unix ns); 0 frees the slot at once.
 	WrapUpUntil int64 `protobuf:"varint,3,opt,name=wrap_up_until,json=wrapUpUntil,proto3" json:"wrap_up_until,omitempty"`
 	// Wrap-up may not be ended early.
-	WrapUpFixed   bool `protobuf:"varint,4,opt,name=wrap_up_fixed,json=wrapUpFixed,proto3" json:"wrap_up_fixed,omitempty"`
+	WrapUpFixed bool `protobuf:"varint,4,opt,name=wrap_up_fixed,json=wrapUpFixed,proto3" json:"wrap_up_fixed,omitempty"`
+	// The contact never reached the agent (it had moved on when the
+	// acceptance arrived): the slot is freed as withdrawn, nothing is counted
+	// as handled, and the idle clock keeps running.
+	Withdrawn     bool `protobuf:"varint,5,opt,name=withdrawn,proto3" json:"withdrawn,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1573,6 +1577,13 @@ func (x *AgentContactEnded) GetWrapUpUntil() int64 {
 func (x *AgentContactEnded) GetWrapUpFixed() bool {
 	if x != nil {
 		return x.WrapUpFixed
+	}
+	return false
+}
+
+func (x *AgentContactEnded) GetWithdrawn() bool {
+	if x != nil {
+		return x.Withdrawn
 	}
 	return false
 }
@@ -2400,12 +2411,13 @@ const file_routingv1_commands_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x19\n" +
 	"\boffer_id\x18\x02 \x01(\tR\aofferId\x12>\n" +
 	"\aoutcome\x18\x03 \x01(\x0e2$.tsunagu.routing.v1.OfferOutcomeKindR\aoutcome\x12\x1b\n" +
-	"\tnot_ready\x18\x04 \x01(\bR\bnotReady\"\x91\x01\n" +
+	"\tnot_ready\x18\x04 \x01(\bR\bnotReady\"\xaf\x01\n" +
 	"\x11AgentContactEnded\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x19\n" +
 	"\boffer_id\x18\x02 \x01(\tR\aofferId\x12\"\n" +
 	"\rwrap_up_until\x18\x03 \x01(\x03R\vwrapUpUntil\x12\"\n" +
-	"\rwrap_up_fixed\x18\x04 \x01(\bR\vwrapUpFixed\"b\n" +
+	"\rwrap_up_fixed\x18\x04 \x01(\bR\vwrapUpFixed\x12\x1c\n" +
+	"\twithdrawn\x18\x05 \x01(\bR\twithdrawn\"b\n" +
 	"\x0fAgentWrapUpDone\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x19\n" +
 	"\boffer_id\x18\x02 \x01(\tR\aofferId\x12\x19\n" +

@@ -1294,11 +1294,16 @@ func (x *WrapUpFinished) GetAgentId() string {
 
 // Ack stops the sender's retries of the message it names.
 type Ack struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Kind          AckKind                `protobuf:"varint,1,opt,name=kind,proto3,enum=tsunagu.routing.v1.AckKind" json:"kind,omitempty"`
-	OfferId       string                 `protobuf:"bytes,2,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
-	AgentId       string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	ContactId     string                 `protobuf:"bytes,4,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Kind      AckKind                `protobuf:"varint,1,opt,name=kind,proto3,enum=tsunagu.routing.v1.AckKind" json:"kind,omitempty"`
+	OfferId   string                 `protobuf:"bytes,2,opt,name=offer_id,json=offerId,proto3" json:"offer_id,omitempty"`
+	AgentId   string                 `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	ContactId string                 `protobuf:"bytes,4,opt,name=contact_id,json=contactId,proto3" json:"contact_id,omitempty"`
+	// For OFFER_OUTCOME of an acceptance: the contact's shard committed the
+	// connection to this offer. Unset, the contact has moved on (its caller
+	// hung up, or it was routed elsewhere) and the acceptance stands for
+	// nothing: the agent's shard frees the slot and refuses the ACCEPT.
+	Connected     bool `protobuf:"varint,5,opt,name=connected,proto3" json:"connected,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1359,6 +1364,13 @@ func (x *Ack) GetContactId() string {
 		return x.ContactId
 	}
 	return ""
+}
+
+func (x *Ack) GetConnected() bool {
+	if x != nil {
+		return x.Connected
+	}
+	return false
 }
 
 var File_routingv1_shard_proto protoreflect.FileDescriptor
@@ -1473,13 +1485,14 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12\x1d\n" +
 	"\n" +
 	"contact_id\x18\x02 \x01(\tR\tcontactId\x12\x19\n" +
-	"\bagent_id\x18\x03 \x01(\tR\aagentId\"\x8b\x01\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\"\xa9\x01\n" +
 	"\x03Ack\x12/\n" +
 	"\x04kind\x18\x01 \x01(\x0e2\x1b.tsunagu.routing.v1.AckKindR\x04kind\x12\x19\n" +
 	"\boffer_id\x18\x02 \x01(\tR\aofferId\x12\x19\n" +
 	"\bagent_id\x18\x03 \x01(\tR\aagentId\x12\x1d\n" +
 	"\n" +
-	"contact_id\x18\x04 \x01(\tR\tcontactId*z\n" +
+	"contact_id\x18\x04 \x01(\tR\tcontactId\x12\x1c\n" +
+	"\tconnected\x18\x05 \x01(\bR\tconnected*z\n" +
 	"\vOutcomeKind\x12\x1c\n" +
 	"\x18OUTCOME_KIND_UNSPECIFIED\x10\x00\x12\x19\n" +
 	"\x15OUTCOME_KIND_ACCEPTED\x10\x01\x12\x19\n" +
