@@ -286,6 +286,7 @@ func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 		}
 		m.ack(fx, t.from, pb.AckKind_ACK_KIND_CONTACT_ENDED, t.offerID)
 		if res.Err != nil || res.Duplicate {
+			m.forget(t.offerID)
 			return
 		}
 		if slot, ok := m.rec.Slot(t.offerID); ok && slot.State == pb.SlotState_SLOT_STATE_WRAP_UP {
@@ -300,6 +301,7 @@ func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 		fx.cancel("offer/" + t.offerID)
 		if f, ok := m.rec.Finished(t.offerID); ok && f.How == pb.FinishedHow_FINISHED_HOW_WITHDRAWN {
 			fx.notify(m.id, &pb.AgentNotice{SchemaVersion: 1, Kind: pb.NoticeKind_NOTICE_KIND_OFFER_WITHDRAWN, AgentId: m.id, Offer: &pb.Offer{OfferId: t.offerID, ContactId: f.ContactID}, Agent: m.view(), Fence: m.fence})
+			m.forget(t.offerID)
 		} else {
 			m.sendFinishedTo(fx, t.offerID, t.from)
 		}
@@ -571,6 +573,7 @@ func (m *agentMachine) reserve(now int64, r *pb.ReserveRequest, fx *effects) {
 				m.sendOutcome(fx, r.GetOfferId(), pb.OutcomeKind_OUTCOME_KIND_MISSED)
 			default:
 				m.replyReserve(fx, r, false, "offer already ended")
+				m.forget(r.GetOfferId())
 			}
 			return
 		}
@@ -613,6 +616,7 @@ func (m *agentMachine) contactEnded(now int64, e *pb.ContactEnded, fence *pb.Fen
 			// Our WrapUpFinished was lost: send it again.
 			m.sendFinishedTo(fx, offerID, from)
 		}
+		m.forget(offerID)
 		return
 	}
 	cmd := command(now, m.shard)

@@ -360,6 +360,10 @@ func (m *contactMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effec
 			fx.timer("reserve", m.timing.Probe)
 			return
 		}
+		// A decline from a deposed owner of the agent's shard may come after
+		// the real owner granted the offer: withdraw it there too, so the
+		// agent is not left holding a contact that is back in line.
+		m.withdraw(fx, r.GetOfferId(), r.GetAgentId(), msg.GetFence().GetShard())
 		m.unlock(now, pb.UnlockReason_UNLOCK_REASON_DECLINED, false, fx)
 	case *pb.ShardMessage_OfferOutcome:
 		m.outcome(now, k.OfferOutcome, msg.GetFence().GetShard(), fx)
