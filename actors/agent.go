@@ -48,9 +48,10 @@ type agentMachine struct {
 	noticed map[string]bool
 	// accepting holds the replies to ACCEPTs committed here until the
 	// contact's shard answers: an acceptance succeeds only once the contact
-	// is connected to it (confirmed), and fails if the contact has moved on.
+	// is connected to it, and fails if the contact has moved on. A busy
+	// slot whose acceptance is no longer being resent was confirmed (a
+	// refused one is withdrawn before the actor takes other input).
 	accepting map[string][]func(*pb.AgentCommandReply)
-	confirmed map[string]bool
 }
 
 type told struct {
@@ -96,7 +97,6 @@ func newAgentMachine(id string, shardID uint32, fence *pb.Fence, e *env) *agentM
 		told:      make(map[string]told),
 		noticed:   make(map[string]bool),
 		accepting: make(map[string][]func(*pb.AgentCommandReply)),
-		confirmed: make(map[string]bool),
 	}
 	if p, ok := e.cfg.Agents[id]; ok {
 		m.queues = e.cfg.QueuesFor(p)
@@ -328,19 +328,16 @@ func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 // owner's stale answer put it back in line — and telling the desktop yes
 // would give one contact to two agents.
 func (m *agentMachine) accepted(now int64, offerID string, reply func(*pb.AgentCommandReply), repeat bool, fx *effects) {
-	if m.confirmed[offerID] {
+	_, pending := m.outcomes[offerID]
+	if repeat && !pending {
+		// Asked again after the contact confirmed the connection.
 		v := m.view()
 		fx.reply(func() { reply(&pb.AgentCommandReply{Agent: v}) })
 		return
 	}
 	m.accepting[offerID] = append(m.accepting[offerID], reply)
 	if repeat {
-		// Asked again while the contact has not answered: the acceptance is
-		// being resent already, or (after a failover) is resent now.
-		if _, pending := m.outcomes[offerID]; !pending {
-			m.sendOutcome(fx, offerID, pb.OutcomeKind_OUTCOME_KIND_ACCEPTED)
-		}
-		return
+		return // the acceptance is being resent until the contact answers
 	}
 	fx.cancel("offer/" + offerID)
 	m.sendOutcome(fx, offerID, pb.OutcomeKind_OUTCOME_KIND_ACCEPTED)
@@ -507,10 +504,9 @@ func (m *agentMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 		a := k.Ack
 		switch a.GetKind() {
 		case pb.AckKind_ACK_KIND_OFFER_OUTCOME:
-			p, pending := m.outcomes[a.GetOfferId()]
 			delete(m.outcomes, a.GetOfferId())
 			fx.cancel("outcome/" + a.GetOfferId())
-			m.outcomeAcked(now, a, p.to, pending, fx)
+			m.outcomeAcked(now, a, fx)
 		case pb.AckKind_ACK_KIND_WRAP_UP_FINISHED:
 			delete(m.finished, a.GetOfferId())
 			fx.cancel("finished/" + a.GetOfferId())
@@ -522,23 +518,14 @@ func (m *agentMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 // outcomeAcked learns whether an accepted offer's contact was connected to
 // it. A contact that had moved on frees the agent: the slot leaves as
 // withdrawn, and the desktop's ACCEPT fails.
-func (m *agentMachine) outcomeAcked(now int64, a *pb.Ack, to target, pending bool, fx *effects) {
+func (m *agentMachine) outcomeAcked(now int64, a *pb.Ack, fx *effects) {
 	offerID := a.GetOfferId()
+	m.answerAccepts(fx, offerID, a.GetConnected())
 	s, ok := m.rec.Slot(offerID)
-	if a.GetConnected() {
-		if ok {
-			m.confirmed[offerID] = true
-		}
-		m.answerAccepts(fx, offerID, true)
+	if a.GetConnected() || !m.hasRec || !ok || s.State != pb.SlotState_SLOT_STATE_BUSY {
 		return
 	}
-	m.answerAccepts(fx, offerID, false)
-	if !m.hasRec || !ok || s.State != pb.SlotState_SLOT_STATE_BUSY {
-		return
-	}
-	if !pending {
-		to = target{kind: contactKind, shard: s.ContactShard, id: s.ContactID}
-	}
+	to, _ := m.contactTarget(offerID)
 	m.lastSlots[offerID] = to
 	cmd := command(now, m.shard)
 	cmd.Kind = &pb.Command_AgentContactEnded{AgentContactEnded: &pb.AgentContactEnded{AgentId: m.id, OfferId: offerID, Withdrawn: true}}
@@ -729,11 +716,6 @@ func (m *agentMachine) status(queue string, round uint64) *pb.ShardMessage {
 // capacity and several queues starts a round; otherwise it tells its queues
 // how it stands.
 func (m *agentMachine) afterChange(now int64, fx *effects) {
-	for id := range m.confirmed {
-		if _, ok := m.rec.Slot(id); !ok {
-			delete(m.confirmed, id)
-		}
-	}
 	m.roundOpen, m.claiming, m.best = false, false, nil
 	clear(m.awaiting)
 	free := false

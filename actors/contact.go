@@ -280,11 +280,11 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 		if res.Err != nil {
 			// The contact ended while the agent accepted: free the agent.
 			m.sendEnded(fx, true)
-			m.ackOutcome(fx, m.rec.OfferID, m.rec.AgentID, m.agentShard, false)
+			m.ackAgentOffer(fx, pb.AckKind_ACK_KIND_OFFER_OUTCOME, m.rec.OfferID, m.rec.AgentID, m.agentShard, false)
 			return
 		}
 		fx.cancel("reserve")
-		m.ackOutcome(fx, m.rec.OfferID, m.rec.AgentID, m.agentShard, true)
+		m.ackAgentOffer(fx, pb.AckKind_ACK_KIND_OFFER_OUTCOME, m.rec.OfferID, m.rec.AgentID, m.agentShard, true)
 		m.instruct(fx, 1)
 	case tagEnd:
 		m.ended(now, t, res, fx)
@@ -345,7 +345,7 @@ func (m *contactMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effec
 	switch k := msg.GetKind().(type) {
 	case *pb.ShardMessage_ReserveReply:
 		r := k.ReserveReply
-		if r.GetGranted() && (!m.hasRec || r.GetOfferId() != m.rec.OfferID) {
+		if r.GetGranted() && r.GetOfferId() != m.rec.OfferID {
 			// The agent's shard holds an offer this contact has moved on
 			// from (a stale decline put it back in line): free the agent
 			// before its desktop accepts a contact that will not come.
@@ -388,7 +388,7 @@ func (m *contactMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effec
 		default:
 			// Already done, or about an older offer: acknowledge so the
 			// agent stops resending.
-			m.ackAgentOffer(fx, pb.AckKind_ACK_KIND_WRAP_UP_FINISHED, w.GetOfferId(), w.GetAgentId(), msg.GetFence().GetShard())
+			m.ackAgentOffer(fx, pb.AckKind_ACK_KIND_WRAP_UP_FINISHED, w.GetOfferId(), w.GetAgentId(), msg.GetFence().GetShard(), false)
 		}
 	}
 }
@@ -404,7 +404,7 @@ func (m *contactMachine) outcome(now int64, o *pb.OfferOutcome, from uint32, fx 
 		// connected to stands for nothing: the unset connected flag makes
 		// the agent's shard free the slot and refuse the ACCEPT.
 		connected := current && m.rec.ConnectedAt != 0
-		m.ackOutcome(fx, o.GetOfferId(), o.GetAgentId(), from, connected)
+		m.ackAgentOffer(fx, pb.AckKind_ACK_KIND_OFFER_OUTCOME, o.GetOfferId(), o.GetAgentId(), from, connected)
 		return
 	}
 	switch o.GetOutcome() {
@@ -444,17 +444,6 @@ func (m *contactMachine) liveAvoid(now int64) []match.Avoid {
 	return append([]match.Avoid(nil), live...)
 }
 
-// ackOutcome answers an agent's offer outcome; for an acceptance,
-// connected says whether this contact is connected to that offer.
-func (m *contactMachine) ackOutcome(fx *effects, offerID, agentID string, agentShard uint32, connected bool) {
-	if agentID == "" {
-		return
-	}
-	msg := shardMsg(m.fence)
-	msg.Kind = &pb.ShardMessage_Ack{Ack: &pb.Ack{Kind: pb.AckKind_ACK_KIND_OFFER_OUTCOME, OfferId: offerID, AgentId: agentID, ContactId: m.id, Connected: connected}}
-	fx.send(target{kind: agentKind, shard: agentShard, id: agentID}, msg)
-}
-
 // withdraw tells an agent's shard, once, to drop an offer of this contact
 // that is not its current one.
 func (m *contactMachine) withdraw(fx *effects, offerID, agentID string, agentShard uint32) {
@@ -467,15 +456,17 @@ func (m *contactMachine) withdraw(fx *effects, offerID, agentID string, agentSha
 }
 
 func (m *contactMachine) ackAgent(fx *effects, k pb.AckKind) {
-	m.ackAgentOffer(fx, k, m.rec.OfferID, m.rec.AgentID, m.agentShard)
+	m.ackAgentOffer(fx, k, m.rec.OfferID, m.rec.AgentID, m.agentShard, false)
 }
 
-func (m *contactMachine) ackAgentOffer(fx *effects, k pb.AckKind, offerID, agentID string, agentShard uint32) {
+// ackAgentOffer stops an agent's resends about one of this contact's offers;
+// for an acceptance, connected says whether the contact is connected to it.
+func (m *contactMachine) ackAgentOffer(fx *effects, k pb.AckKind, offerID, agentID string, agentShard uint32, connected bool) {
 	if agentID == "" {
 		return
 	}
 	msg := shardMsg(m.fence)
-	msg.Kind = &pb.ShardMessage_Ack{Ack: &pb.Ack{Kind: k, OfferId: offerID, AgentId: agentID, ContactId: m.id}}
+	msg.Kind = &pb.ShardMessage_Ack{Ack: &pb.Ack{Kind: k, OfferId: offerID, AgentId: agentID, ContactId: m.id, Connected: connected}}
 	fx.send(target{kind: agentKind, shard: agentShard, id: agentID}, msg)
 }
 
