@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -76,8 +77,9 @@ type (
 	}
 	tagReserve struct{ req *pb.ReserveRequest }
 	tagEnded   struct {
-		offerID string
-		from    target
+		offerID   string
+		from      target
+		withdrawn bool
 	}
 	tagMissed   struct{ offerID string }
 	tagWrapDone struct{ offerID string }
@@ -279,6 +281,12 @@ func (m *agentMachine) step2(now int64, c committed, fx *effects) {
 	case tagEnded:
 		if shard.Undecided(res.Err) {
 			// Not acknowledged: the contact resends ContactEnded.
+			return
+		}
+		_, held := m.rec.Slot(t.offerID)
+		if errors.Is(res.Err, shard.ErrUnknownOffer) || (res.Duplicate && !held) {
+			// Committed: the agent holds the offer no more.
+			m.endedAnswered(fx, t.offerID, t.from, !t.withdrawn)
 			return
 		}
 		if res.Err != nil {
@@ -529,7 +537,7 @@ func (m *agentMachine) outcomeAcked(now int64, a *pb.Ack, fx *effects) {
 	m.lastSlots[offerID] = to
 	cmd := command(now, m.shard)
 	cmd.Kind = &pb.Command_AgentContactEnded{AgentContactEnded: &pb.AgentContactEnded{AgentId: m.id, OfferId: offerID, Withdrawn: true}}
-	fx.proposeCmd(cmd, tagEnded{offerID: offerID, from: to})
+	fx.proposeCmd(cmd, tagEnded{offerID: offerID, from: to, withdrawn: true})
 }
 
 func (m *agentMachine) reserve(now int64, r *pb.ReserveRequest, fx *effects) {
@@ -596,24 +604,30 @@ func (m *agentMachine) contactEnded(now int64, e *pb.ContactEnded, fence *pb.Fen
 	from := target{kind: contactKind, shard: fence.GetShard(), id: e.GetContactId()}
 	offerID := e.GetOfferId()
 	m.lastSlots[offerID] = from
-	s, ok := m.rec.Slot(offerID)
-	if !m.hasRec || !ok {
-		m.ack(fx, from, pb.AckKind_ACK_KIND_CONTACT_ENDED, offerID)
-		if f, ok := m.rec.Finished(offerID); ok && f.How == pb.FinishedHow_FINISHED_HOW_DONE && !e.GetWithdrawn() {
-			// Our WrapUpFinished was lost: send it again.
-			m.sendFinishedTo(fx, offerID, from)
-		}
-		m.forget(offerID)
+	s, held := m.rec.Slot(offerID)
+	if _, left := m.rec.Finished(offerID); !held && left {
+		// The offer left this agent for good; a contact still asking is in
+		// wrap-up and lost our WrapUpFinished: send it again.
+		m.endedAnswered(fx, offerID, from, !e.GetWithdrawn())
 		return
 	}
 	cmd := command(now, m.shard)
-	switch s.State {
-	case pb.SlotState_SLOT_STATE_OFFERED:
+	switch {
+	case s.State == pb.SlotState_SLOT_STATE_OFFERED:
 		cmd.Kind = &pb.Command_AgentOfferOutcome{AgentOfferOutcome: &pb.AgentOfferOutcome{AgentId: m.id, OfferId: offerID, Outcome: pb.OfferOutcomeKind_OFFER_OUTCOME_KIND_WITHDRAWN}}
-	case pb.SlotState_SLOT_STATE_BUSY:
+	case s.State == pb.SlotState_SLOT_STATE_BUSY || !held:
+		// Not held in this view: the offer left the agent before the last
+		// shard.MaxRecent, or this view is behind the log. Only a commit
+		// tells which, so the end is proposed all the same; its refusal as
+		// an unknown offer is the committed answer that the agent holds it
+		// no more.
+		queue := s.Queue
+		if !held {
+			queue = e.GetQueue()
+		}
 		var until int64
 		fixed := false
-		if q, ok := m.env.cfg.Queue(s.Queue); ok && !e.GetWithdrawn() && q.WrapUp > 0 {
+		if q, ok := m.env.cfg.Queue(queue); ok && !e.GetWithdrawn() && q.WrapUp > 0 {
 			until = now + int64(q.WrapUp)
 			fixed = q.WrapUpFixed
 		}
@@ -622,7 +636,18 @@ func (m *agentMachine) contactEnded(now int64, e *pb.ContactEnded, fence *pb.Fen
 		m.ack(fx, from, pb.AckKind_ACK_KIND_CONTACT_ENDED, offerID)
 		return
 	}
-	fx.proposeCmd(cmd, tagEnded{offerID: offerID, from: from})
+	fx.proposeCmd(cmd, tagEnded{offerID: offerID, from: from, withdrawn: e.GetWithdrawn()})
+}
+
+// endedAnswered answers a contact's end of an offer the agent no longer
+// holds: acknowledged and, unless the contact withdrew it, finished, so a
+// contact in wrap-up completes.
+func (m *agentMachine) endedAnswered(fx *effects, offerID string, to target, finished bool) {
+	m.ack(fx, to, pb.AckKind_ACK_KIND_CONTACT_ENDED, offerID)
+	if finished {
+		m.sendFinishedTo(fx, offerID, to)
+	}
+	m.forget(offerID)
 }
 
 func (m *agentMachine) timer(now int64, t timerFired, fx *effects) {

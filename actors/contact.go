@@ -376,7 +376,7 @@ func (m *contactMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effec
 				return
 			}
 			// In wrap-up: keep probing in case WrapUpFinished is lost.
-			fx.timer("ended", m.timing.Probe)
+			fx.timer("ended", m.wrapUpProbe())
 		}
 	case *pb.ShardMessage_WrapUpFinished:
 		w := k.WrapUpFinished
@@ -599,6 +599,16 @@ func (m *contactMachine) sendEnded(fx *effects, withdrawn bool) {
 	fx.timer("ended", m.timing.Retry)
 }
 
+// wrapUpProbe is how long a contact in wrap-up waits for WrapUpFinished
+// before asking again. A queue without wrap-up finishes the agent with the
+// acknowledgement of the end, so its WrapUpFinished is overdue at once.
+func (m *contactMachine) wrapUpProbe() time.Duration {
+	if m.queue != nil && m.queue.WrapUp == 0 {
+		return m.timing.Retry
+	}
+	return m.timing.Probe
+}
+
 func (m *contactMachine) recordInteraction(fx *effects, outcome string) {
 	key := m.rec.Arrival.GetCustomerKey()
 	if key == "" {
@@ -634,7 +644,7 @@ func (m *contactMachine) timer(now int64, t timerFired, fx *effects) {
 		case m.rec.State == pb.ContactState_CONTACT_STATE_WRAP_UP:
 			m.sendEnded(fx, false)
 			if m.endedAcked {
-				fx.timer("ended", m.timing.Probe)
+				fx.timer("ended", m.wrapUpProbe())
 			}
 		case m.rec.State == pb.ContactState_CONTACT_STATE_ABANDONED && !m.endedAcked:
 			m.sendEnded(fx, true)

@@ -1,9 +1,12 @@
 package actors_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/tsunagu/tsunagu/actors"
+	"github.com/tsunagu/tsunagu/actors/shard"
 	"github.com/tsunagu/tsunagu/internal/scenario"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -115,5 +118,52 @@ func TestWrapUp_VoiceWrapUpLeavesChatFree(t *testing.T) {
 				t.Fatalf("erin holds %v, want call1 in wrap-up and chat1 busy", slots)
 			}
 		})
+	}
+}
+
+// A contact in wrap-up whose WrapUpFinished was lost asks the agent's shard
+// again; the agent may by then have handled more contacts than it keeps in
+// its recent list (shard.MaxRecent). Its answer must come from the
+// committed state — the offer is not held, so the wrap-up is over — and not
+// be a bare acknowledgement that leaves the contact in wrap-up for good.
+// Here the agent's side ends first (a contact end the engine takes from
+// another node), its WrapUpFinished reaching the contact while it is still
+// connected; the agent then handles MaxRecent more contacts before the
+// caller hangs up.
+func TestWrapUp_EndsAfterTheAgentHasMovedOnPastItsRecentList(t *testing.T) {
+	d := newEngine(t, scenario.Basic(), 4, scenario.Options{})
+	s := &scenario.S{T: t, D: d}
+	s.Login("alice")
+	s.MustArrive("c1", "support", pb.Channel_CHANNEL_VOICE)
+	o1 := s.Offer("alice")
+	s.Accept("alice", o1)
+	s.WaitContact("c1", pb.ContactState_CONTACT_STATE_CONNECTED)
+
+	contactShard, _ := d.e.QueueShard("support")
+	agentShard, _ := d.e.AgentShard("alice")
+	end := &pb.ShardMessage{Fence: &pb.Fence{Shard: contactShard, Term: 1}, Kind: &pb.ShardMessage_ContactEnded{ContactEnded: &pb.ContactEnded{
+		OfferId: o1.GetOfferId(), ContactId: "c1", AgentId: "alice", Queue: "support",
+	}}}
+	if err := d.e.Deliver(actors.Address{Kind: "agent", Shard: agentShard, ID: "alice"}, end); err != nil {
+		t.Fatalf("deliver contact end: %v", err)
+	}
+	s.WaitAgent("alice", pb.AgentState_AGENT_STATE_WRAP_UP)
+	s.MustCmd("alice", pb.AgentCommandKind_AGENT_COMMAND_KIND_WRAP_UP_DONE, o1.GetOfferId())
+
+	for i := range shard.MaxRecent {
+		id := fmt.Sprintf("next%d", i)
+		s.MustArrive(id, "support", pb.Channel_CHANNEL_VOICE)
+		o := s.Offer("alice")
+		if o.GetContactId() != id {
+			t.Fatalf("alice was offered %s; want %s", o.GetContactId(), id)
+		}
+		s.Accept("alice", o)
+		s.Finish("support", "alice", o)
+	}
+
+	s.Media("support", "c1", pb.MediaKind_MEDIA_KIND_HUNG_UP)
+	s.WaitContact("c1", pb.ContactState_CONTACT_STATE_DONE)
+	if v := s.MustCmd("alice", pb.AgentCommandKind_AGENT_COMMAND_KIND_STATUS, "").GetAgent(); len(v.GetSlots()) != 0 || v.GetState() != pb.AgentState_AGENT_STATE_AVAILABLE {
+		t.Fatalf("alice: %v; want available with no contact", v)
 	}
 }

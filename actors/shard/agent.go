@@ -279,6 +279,11 @@ func (s *State) agentOfferOutcome(at int64, o *pb.AgentOfferOutcome) Result {
 func (s *State) agentContactEnded(at int64, e *pb.AgentContactEnded) Result {
 	a, err := s.loggedIn(e.GetAgentId())
 	if err != nil {
+		if e.GetAgentId() != "" {
+			// An agent that is not logged in holds no offer: the contact
+			// learns, from the committed state, that it has no agent left.
+			err = errorf(ErrUnknownOffer, "agent %q is not logged in: it holds no offer %q", e.GetAgentId(), e.GetOfferId())
+		}
 		return Result{Err: err}
 	}
 	i, err := s.slotIndex(a, e.GetOfferId())

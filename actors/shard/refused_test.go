@@ -200,7 +200,9 @@ func TestApply_Refused(t *testing.T) {
 		{"contact ended for an unknown offer", acceptedO1, cmd(sec(now), contactEnded("a1", "o9", 0, false)), shard.ErrUnknownOffer, []string{`"a1"`, `"o9"`}},
 		{"contact ended while only offered", offeredO1, cmd(sec(now), contactEnded("a1", "o1", 0, false)), shard.ErrIllegalTransition, []string{`"a1"`, `"o1"`}},
 		{"contact ended without offer id", acceptedO1, cmd(sec(now), contactEnded("a1", "", 0, false)), shard.ErrInvalidCommand, []string{"offer_id"}},
-		{"contact ended for an agent logged out", loggedOut, cmd(sec(now), contactEnded("a1", "o1", 0, false)), shard.ErrIllegalTransition, []string{`"a1"`}},
+		// An agent logged out holds no offer: the contact, in wrap-up, learns
+		// it has no agent left.
+		{"contact ended for an agent logged out", loggedOut, cmd(sec(now), contactEnded("a1", "o1", 0, false)), shard.ErrUnknownOffer, []string{`"a1"`, `"o1"`, "not logged in"}},
 
 		// AgentWrapUpDone
 		{"wrap-up done for an unknown offer", wrappingO1, cmd(sec(now), wrapUpDone("a1", "o9", true)), shard.ErrUnknownOffer, []string{`"a1"`, `"o9"`}},
