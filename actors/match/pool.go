@@ -26,8 +26,10 @@ type Agent struct {
 	capacity  uint32
 	occupancy uint32
 
-	minStep     int
-	mask        uint64
+	minStep int
+	mask    uint64
+	// shared: the agent serves other queues too (see Queue.spread).
+	shared      bool
 	score       int32
 	lastOffered uint64
 	// soliciting: the agent is choosing among its queues' candidates; it is

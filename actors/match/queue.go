@@ -313,6 +313,7 @@ func (q *Queue) SetAgent(st Status, now int64) bool {
 		a.minStep = step
 		a.mask = q.maskFor(st.Profile)
 		a.score = q.cfg.Score(st.Profile)
+		a.shared = len(q.all.QueuesFor(st.Profile)) > 1
 	}
 	a.base = st.Free
 	keep := a.inflight[:0]
@@ -617,7 +618,96 @@ func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
 			return w.avoiding(now)
 		})
 	}
+	if bestA != nil {
+		bestA = q.spread(bestW, bestA, now)
+	}
 	return bestW, bestA, bestW != nil
+}
+
+// Queues that share agents rank them alike, so two of them deciding within
+// the time a hold takes to reach the other pick the same agent, and one is
+// declined: a commit to lock the contact, one to unlock it, and the contact
+// waits for another try. When the best agent serves other queues too,
+// spread lets each queue choose, among the agents that rank with it (the
+// same strategy key, idle since within spreadWindow of its; at most
+// spreadMax of them), the one it prefers by a hash of the queue, the agent
+// and its idle start. Another queue then picks another agent but for one
+// chance in the number of such agents. An agent passed over waits, in idle
+// time, at most spreadWindow more than the strategy alone gives it.
+func (q *Queue) spread(w *Waiting, best *Agent, now int64) *Agent {
+	p := best.pools[w.Channel]
+	if !best.shared || p == nil || best.idx[w.Channel] != 0 || w.class == slowClass || w.avoiding(now) {
+		return best
+	}
+	chosen, top := best, q.affinity(best)
+	frontier := []int{1, 2}
+	for seen := 1; seen < spreadMax && len(frontier) > 0; seen++ {
+		bi := -1
+		for i, n := range frontier {
+			if n < len(p.heap) && (bi < 0 || q.agentBefore(p.heap[n], p.heap[frontier[bi]])) {
+				bi = i
+			}
+		}
+		if bi < 0 {
+			break
+		}
+		n := frontier[bi]
+		frontier = append(frontier[:bi], frontier[bi+1:]...)
+		a := p.heap[n]
+		if !q.ranksWith(a, best) {
+			break
+		}
+		if h := q.affinity(a); h > top {
+			chosen, top = a, h
+		}
+		frontier = append(frontier, 2*n+1, 2*n+2)
+	}
+	return chosen
+}
+
+const (
+	// spreadWindow bounds how much longer than another an agent may have
+	// been idle and still count as ranking with it.
+	spreadWindow = int64(50 * time.Millisecond)
+	// spreadMax bounds the agents spread chooses among.
+	spreadMax = 8
+)
+
+// ranksWith reports whether a ranks with best (best is at least as good).
+func (q *Queue) ranksWith(a, best *Agent) bool {
+	switch q.cfg.Strategy {
+	case pb.Strategy_STRATEGY_MOST_SKILLED:
+		if a.score != best.score {
+			return false
+		}
+	case pb.Strategy_STRATEGY_ROUND_ROBIN:
+		if a.lastOffered != best.lastOffered {
+			return false
+		}
+	case pb.Strategy_STRATEGY_LEAST_OCCUPIED:
+		if a.occupancy != best.occupancy {
+			return false
+		}
+	}
+	return a.IdleSince-best.IdleSince <= spreadWindow
+}
+
+// affinity is this queue's preference for agent a in its current idle
+// period: FNV-1a of the queue name, the agent id and its idle start.
+func (q *Queue) affinity(a *Agent) uint64 {
+	h := uint64(14695981039346656037)
+	mix := func(b byte) { h = (h ^ uint64(b)) * 1099511628211 }
+	for i := 0; i < len(q.cfg.Name); i++ {
+		mix(q.cfg.Name[i])
+	}
+	mix(0)
+	for i := 0; i < len(a.ID); i++ {
+		mix(a.ID[i])
+	}
+	for i := 0; i < 8; i++ {
+		mix(byte(a.IdleSince >> (8 * i)))
+	}
+	return h
 }
 
 // BestContact returns the best waiting contact agent id may serve now, for

@@ -26,7 +26,11 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
-// Strategy picks which free agent gets a contact when several could.
+// Strategy picks which free agent gets a contact when several could. For
+// an agent who serves other queues too, agents that rank alike and went
+// idle within 50 ms of one another count as equals, and each queue picks
+// among them its own way, so queues sharing agents rarely ask for the same
+// one at once.
 type Strategy int32
 
 const (

@@ -1,0 +1,139 @@
+package match
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	pb "github.com/tsunagu/tsunagu/proto/routingv1"
+)
+
+// sharedQueues returns n queues' indexes, each with one contact waiting
+// and the same free agents: agent i idle since start + idle[i], all serving
+// every queue ("s" at the level given, skill "s" level 1 required).
+func sharedQueues(t *testing.T, n int, strategy pb.Strategy, start int64, idle []time.Duration, levels []int) []*harness {
+	t.Helper()
+	qcs := make([]*pb.QueueConfig, n)
+	for i := range qcs {
+		qcs[i] = &pb.QueueConfig{Name: fmt.Sprintf("q%d", i), Skills: []*pb.SkillRequirement{req("s", 1)}, Strategy: strategy}
+	}
+	hs := make([]*harness, n)
+	for i := range hs {
+		// The queue under test comes first.
+		hs[i] = newHarness(t, append(append([]*pb.QueueConfig{}, qcs[i:]...), qcs[:i]...)...)
+		for j, d := range idle {
+			if !hs[i].agent(fmt.Sprintf("a%02d", j), skills("s", levels[j]), start+int64(d), free(voice, 1)) {
+				t.Fatalf("q%d refused agent a%02d", i, j)
+			}
+		}
+		hs[i].add("c", start+int64(time.Second), 0, voice, nil)
+	}
+	return hs
+}
+
+// picks returns the agent each queue offers its contact to.
+func picks(t *testing.T, hs []*harness, now int64) []string {
+	t.Helper()
+	out := make([]string, len(hs))
+	for i, h := range hs {
+		_, a, ok := h.q.NextMatch(now)
+		if !ok {
+			t.Fatalf("q%d found no match", i)
+		}
+		out[i] = a.ID
+	}
+	return out
+}
+
+func millis(n int) []time.Duration {
+	out := make([]time.Duration, n)
+	for i := range out {
+		out[i] = time.Duration(i) * time.Millisecond
+	}
+	return out
+}
+
+func levels(n, level int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = level
+	}
+	return out
+}
+
+// Queues that share agents idle within the window of one another mostly
+// pick different ones, and only among the spreadMax longest idle.
+func TestSpread_SharingQueuesMostlyPickApart(t *testing.T) {
+	const trials, queues, agents = 300, 4, 16
+	same, pairs := 0, 0
+	picked := map[string]int{}
+	for trial := range trials {
+		start := at(float64(trial))
+		got := picks(t, sharedQueues(t, queues, pb.Strategy_STRATEGY_LONGEST_IDLE, start, millis(agents), levels(agents, 1)), start+int64(time.Second))
+		for i, a := range got {
+			picked[a]++
+			var n int
+			if _, err := fmt.Sscanf(a, "a%02d", &n); err != nil || n >= spreadMax {
+				t.Fatalf("trial %d: q%d picked %s; want one of the %d longest idle", trial, i, a, spreadMax)
+			}
+			for _, b := range got[i+1:] {
+				pairs++
+				if a == b {
+					same++
+				}
+			}
+		}
+	}
+	// By chance two queues agree once in spreadMax; without spreading they
+	// always do.
+	if share := float64(same) / float64(pairs); share > 0.25 {
+		t.Errorf("two queues picked the same agent in %.0f%% of %d pairs; want about %.0f%%", share*100, pairs, 100.0/spreadMax)
+	}
+	if len(picked) != spreadMax {
+		t.Errorf("picked %v; want each of the %d longest idle sometimes", picked, spreadMax)
+	}
+}
+
+// Beyond the window the strategy decides alone: the agent idle longest by
+// more than spreadWindow, or the most skilled, is every queue's pick.
+func TestSpread_KeepsTheStrategyBeyondTheWindow(t *testing.T) {
+	idle := millis(16)
+	for i := 1; i < len(idle); i++ {
+		idle[i] += time.Duration(spreadWindow) + time.Millisecond
+	}
+	skilled := levels(16, 1)
+	skilled[9] = 2
+	cases := []struct {
+		name     string
+		strategy pb.Strategy
+		idle     []time.Duration
+		levels   []int
+		want     string
+	}{
+		{"longest idle by more than the window", pb.Strategy_STRATEGY_LONGEST_IDLE, idle, levels(16, 1), "a00"},
+		{"most skilled, idle for less long", pb.Strategy_STRATEGY_MOST_SKILLED, millis(16), skilled, "a09"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			for trial := range 50 {
+				start := at(float64(trial))
+				for i, a := range picks(t, sharedQueues(t, 4, c.strategy, start, c.idle, c.levels), start+int64(time.Second)) {
+					if a != c.want {
+						t.Fatalf("trial %d: q%d picked %s; want %s", trial, i, a, c.want)
+					}
+				}
+			}
+		})
+	}
+}
+
+// An agent that serves one queue only cannot be taken by another, so that
+// queue keeps the strategy's order exactly, however close the idle times.
+func TestSpread_NotForAgentsOfOneQueue(t *testing.T) {
+	for trial := range 50 {
+		start := at(float64(trial))
+		if got := picks(t, sharedQueues(t, 1, pb.Strategy_STRATEGY_LONGEST_IDLE, start, millis(16), levels(16, 1)), start+int64(time.Second)); got[0] != "a00" {
+			t.Fatalf("trial %d: picked %s; want a00, the longest idle", trial, got[0])
+		}
+	}
+}
