@@ -28,10 +28,11 @@ type Agent struct {
 
 	minStep int
 	mask    uint64
-	// shared: the agent serves other queues too (see Queue.spread).
-	shared      bool
-	score       int32
-	lastOffered uint64
+	// queues is how many queues the agent serves, queueIdx this one's
+	// place among them (see Queue.spread).
+	queues, queueIdx int
+	score            int32
+	lastOffered      uint64
 	// soliciting: the agent is choosing among its queues' candidates; it is
 	// not offered contacts by this queue until its next status.
 	soliciting bool

@@ -313,7 +313,13 @@ func (q *Queue) SetAgent(st Status, now int64) bool {
 		a.minStep = step
 		a.mask = q.maskFor(st.Profile)
 		a.score = q.cfg.Score(st.Profile)
-		a.shared = len(q.all.QueuesFor(st.Profile)) > 1
+		qs := q.all.QueuesFor(st.Profile)
+		a.queues, a.queueIdx = len(qs), 0
+		for i, m := range qs {
+			if m.Queue.Name == q.cfg.Name {
+				a.queueIdx = i
+			}
+		}
 	}
 	a.base = st.Free
 	keep := a.inflight[:0]
@@ -628,15 +634,20 @@ func (q *Queue) NextMatch(now int64) (*Waiting, *Agent, bool) {
 // the time a hold takes to reach the other pick the same agent, and one is
 // declined: a commit to lock the contact, one to unlock it, and the contact
 // waits for another try. When the best agent serves other queues too,
-// spread lets each queue choose, among the agents that rank with it (the
-// same strategy key, idle since within spreadWindow of its; at most
-// spreadMax of them), the one it prefers by a hash of the queue, the agent
-// and its idle start. Another queue then picks another agent but for one
-// chance in the number of such agents. An agent passed over waits, in idle
-// time, at most spreadWindow more than the strategy alone gives it.
+// spread chooses among the agents that rank with it (the same strategy key,
+// idle since within spreadWindow of its; at most spreadMax of them, best
+// first): the best of those whose home this queue is — each agent's home,
+// for one idle period, is one of its queues, drawn by a hash of the agent
+// and its idle start — or, with none, the one this queue's hash of them
+// ranks first. Queues then pick apart unless one finds no agent of its own
+// among the few. An agent passed over waits, in idle time, at most
+// spreadWindow more than the strategy alone gives it.
 func (q *Queue) spread(w *Waiting, best *Agent, now int64) *Agent {
 	p := best.pools[w.Channel]
-	if !best.shared || p == nil || best.idx[w.Channel] != 0 || w.class == slowClass || w.avoiding(now) {
+	if best.queues < 2 || p == nil || best.idx[w.Channel] != 0 || w.class == slowClass || w.avoiding(now) {
+		return best
+	}
+	if q.home(best) {
 		return best
 	}
 	chosen, top := best, q.affinity(best)
@@ -656,6 +667,9 @@ func (q *Queue) spread(w *Waiting, best *Agent, now int64) *Agent {
 		a := p.heap[n]
 		if !q.ranksWith(a, best) {
 			break
+		}
+		if q.home(a) {
+			return a
 		}
 		if h := q.affinity(a); h > top {
 			chosen, top = a, h
@@ -692,13 +706,23 @@ func (q *Queue) ranksWith(a, best *Agent) bool {
 	return a.IdleSince-best.IdleSince <= spreadWindow
 }
 
+// home reports whether this queue is agent a's home for its current idle
+// period. Every queue of the agent works it out alike.
+func (q *Queue) home(a *Agent) bool {
+	return a.queues > 0 && int(idleHash("", a)%uint64(a.queues)) == a.queueIdx
+}
+
 // affinity is this queue's preference for agent a in its current idle
-// period: FNV-1a of the queue name, the agent id and its idle start.
-func (q *Queue) affinity(a *Agent) uint64 {
+// period.
+func (q *Queue) affinity(a *Agent) uint64 { return idleHash(q.cfg.Name, a) }
+
+// idleHash is FNV-1a of salt, the agent id and the start of its idle
+// period.
+func idleHash(salt string, a *Agent) uint64 {
 	h := uint64(14695981039346656037)
 	mix := func(b byte) { h = (h ^ uint64(b)) * 1099511628211 }
-	for i := 0; i < len(q.cfg.Name); i++ {
-		mix(q.cfg.Name[i])
+	for i := 0; i < len(salt); i++ {
+		mix(salt[i])
 	}
 	mix(0)
 	for i := 0; i < len(a.ID); i++ {

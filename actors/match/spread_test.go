@@ -84,10 +84,11 @@ func TestSpread_SharingQueuesMostlyPickApart(t *testing.T) {
 			}
 		}
 	}
-	// By chance two queues agree once in spreadMax; without spreading they
-	// always do.
-	if share := float64(same) / float64(pairs); share > 0.25 {
-		t.Errorf("two queues picked the same agent in %.0f%% of %d pairs; want about %.0f%%", share*100, pairs, 100.0/spreadMax)
+	// Each queue takes the best agent of its own among the few, so two
+	// agree only when one has none there (about 4% of pairs here; by hash
+	// alone it was one in spreadMax, and without spreading, all).
+	if share := float64(same) / float64(pairs); share > 0.08 {
+		t.Errorf("two queues picked the same agent in %.1f%% of %d pairs; want under 8%%", share*100, pairs)
 	}
 	if len(picked) != spreadMax {
 		t.Errorf("picked %v; want each of the %d longest idle sometimes", picked, spreadMax)
