@@ -684,7 +684,7 @@ const (
 	// been idle and still count as ranking with it.
 	spreadWindow = int64(50 * time.Millisecond)
 	// spreadMax bounds the agents spread chooses among.
-	spreadMax = 8
+	spreadMax = 16
 )
 
 // ranksWith reports whether a ranks with best (best is at least as good).

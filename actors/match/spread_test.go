@@ -85,10 +85,10 @@ func TestSpread_SharingQueuesMostlyPickApart(t *testing.T) {
 		}
 	}
 	// Each queue takes the best agent of its own among the few, so two
-	// agree only when one has none there (about 4% of pairs here; by hash
-	// alone it was one in spreadMax, and without spreading, all).
-	if share := float64(same) / float64(pairs); share > 0.08 {
-		t.Errorf("two queues picked the same agent in %.1f%% of %d pairs; want under 8%%", share*100, pairs)
+	// agree only when one has none there (3 pairs in 1,800 here; by hash
+	// alone it would be one in spreadMax, and without spreading, all).
+	if share := float64(same) / float64(pairs); share > 0.02 {
+		t.Errorf("two queues picked the same agent in %.1f%% of %d pairs; want under 2%%", share*100, pairs)
 	}
 	if len(picked) != spreadMax {
 		t.Errorf("picked %v; want each of the %d longest idle sometimes", picked, spreadMax)
