@@ -651,7 +651,9 @@ func (q *Queue) spread(w *Waiting, best *Agent, now int64) *Agent {
 		return best
 	}
 	chosen, top := best, q.affinity(best)
-	frontier := []int{1, 2}
+	// Each visit takes one node off the frontier and puts two on.
+	var buf [spreadMax + 2]int
+	frontier := append(buf[:0], 1, 2)
 	for seen := 1; seen < spreadMax && len(frontier) > 0; seen++ {
 		bi := -1
 		for i, n := range frontier {
