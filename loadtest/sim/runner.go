@@ -240,18 +240,26 @@ func (r *runner) subscribe() error {
 	return nil
 }
 
-// request runs one request with the run's timeout, retrying timeouts and
-// "no responders" (a node starting or failing over) up to three times.
+// request runs one request with the run's timeout, retrying up to three
+// times what the contract says to retry: timeouts, "no responders" (a node
+// starting or failing over) and UNAVAILABLE (the shard is between owners),
+// the last after a pause, as it is answered at once.
 func (r *runner) request(kind string, do func(ctx context.Context) error) error {
 	var err error
-	for attempt := 0; attempt < 3; attempt++ {
+	const attempts = 3
+	for attempt := 0; attempt < attempts; attempt++ {
+		if attempt > 0 && unavailable(err) {
+			time.Sleep(time.Duration(attempt) * unavailablePause)
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RequestTimeout)
 		err = do(ctx)
 		cancel()
-		if err == nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders)) {
+		if err == nil || !(errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) || unavailable(err)) {
 			break
 		}
-		r.fail(kind + ": retried after " + shortErr(err))
+		if attempt < attempts-1 {
+			r.fail(kind + ": retried after " + shortErr(err))
+		}
 	}
 	if err != nil {
 		var ce *client.Error
@@ -264,12 +272,25 @@ func (r *runner) request(kind string, do func(ctx context.Context) error) error 
 	return err
 }
 
+// unavailablePause is the pause before the first retry of an UNAVAILABLE
+// answer, doubled before the second: together longer than a failover takes
+// (docs/operations.md).
+const unavailablePause = 250 * time.Millisecond
+
+// unavailable reports whether err is the contract's UNAVAILABLE.
+func unavailable(err error) bool {
+	var ce *client.Error
+	return errors.As(err, &ce) && ce.Code == pb.ErrorCode_ERROR_CODE_UNAVAILABLE
+}
+
 func shortErr(err error) string {
 	switch {
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout):
 		return "timeout"
 	case errors.Is(err, nats.ErrNoResponders):
 		return "no responders"
+	case unavailable(err):
+		return "unavailable"
 	}
 	return err.Error()
 }
