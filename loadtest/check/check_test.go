@@ -191,6 +191,28 @@ func TestTerminalCatchesDoubleEnd(t *testing.T) {
 	expectViolation(t, Terminal(&b.tr), "c1 ended 2 times")
 }
 
+// A new owner publishes again, under its term, events the previous owner
+// may or may not have published: the copies are not a second end, and a
+// copy of an earlier state is not the contact's last.
+func TestChecksIgnoreEventsPublishedAgainByANewOwner(t *testing.T) {
+	b := newBuilder().login("a1")
+	b.arrive("c1").offer("c1", "a1", "c1#1").handle("c1", "a1", "c1#1")
+	var again []Event
+	for _, e := range b.tr.Events {
+		e.Term, e.Seq = 2, e.Seq+100
+		again = append(again, e)
+	}
+	b.tr.Events = append(b.tr.Events, again...)
+	for _, r := range []Result{Terminal(&b.tr), SingleHolder(&b.tr), Capacity(&b.tr, model(t))} {
+		if !r.OK() {
+			t.Errorf("%s: %d violations from events published twice: %v", r.Name, r.Count, r.Details)
+		}
+	}
+	// A second end with another commit time is still caught.
+	b.tick(time.Millisecond).contact("c1", pb.ContactState_CONTACT_STATE_DONE, "a1", "c1#1", "")
+	expectViolation(t, Terminal(&b.tr), "c1 ended 2 times")
+}
+
 func TestTerminalCatchesCarrierDisagreement(t *testing.T) {
 	b := newBuilder()
 	b.arrive("c1").abandon("c1")

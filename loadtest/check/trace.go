@@ -173,12 +173,40 @@ func FromProto(b *pb.EventBatch, i int) (Event, bool) {
 // commitOrder returns the events in each shard's commit order (term, batch
 // seq, index), shards one after the other. Events of one contact, of one
 // queue and of one agent each live in one shard, so this is their order.
+//
+// A member that takes a shard over publishes again, under its own term, the
+// events it applied while catching up, since the previous owner may have
+// died before publishing them: an observer may see an event twice, the
+// second copy after events committed later. A copy has the same commit
+// time and contents, so only the first in this order is kept.
 func commitOrder(events []Event) []Event {
 	out := slices.Clone(events)
 	slices.SortStableFunc(out, func(a, b Event) int {
 		return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Term, b.Term), cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Index, b.Index))
 	})
-	return out
+	type key struct {
+		at      int64
+		shard   uint32
+		contact ContactEvent
+		agent   AgentEvent
+	}
+	seen := make(map[key]bool, len(out))
+	kept := out[:0]
+	for _, e := range out {
+		k := key{at: e.At, shard: e.Shard}
+		if e.Contact != nil {
+			k.contact = *e.Contact
+		}
+		if e.Agent != nil {
+			k.agent = *e.Agent
+		}
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		kept = append(kept, e)
+	}
+	return kept
 }
 
 // timeOrder returns the events by commit time, ties in commit order.
