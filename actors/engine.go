@@ -91,6 +91,9 @@ type Engine struct {
 	terms map[uint32]uint64
 	// preparing holds the terms of shards being acquired (see Prepare).
 	preparing map[uint32]uint64
+	// unpublished keeps, per shard, the latest events this replica applied
+	// without publishing them (see Prepare).
+	unpublished sync.Map // uint32 -> *unpublished
 }
 
 // NewEngine returns an engine owning no shard yet.
@@ -159,16 +162,56 @@ func (e *Engine) Apply(state *shard.State) func(cmds []*pb.Command) []*shard.Res
 		if e.events == nil || n == 0 {
 			return results
 		}
-		term, ok := e.publishing(id)
-		if !ok {
-			return results
-		}
 		evs := make([]*pb.Event, 0, n)
 		for i := range values {
 			evs = append(evs, values[i].Events...)
 		}
-		e.events(id, term, evs)
+		u := e.unpublishedOf(id)
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		if term, ok := e.publishing(id); ok {
+			e.events(id, term, evs)
+		} else {
+			u.keep(evs)
+		}
 		return results
+	}
+}
+
+// unpublished holds the latest events a replica applied while it did not
+// publish its shard's events, for as long as a previous owner may have
+// died without publishing them: unpublishedFor, at most maxUnpublished.
+type unpublished struct {
+	mu  sync.Mutex
+	evs []*pb.Event
+}
+
+const (
+	// unpublishedFor covers an owner's last unflushed events, the commits
+	// its followers applied after it died, and an election.
+	unpublishedFor = int64(2 * time.Second)
+	maxUnpublished = 16384
+)
+
+func (e *Engine) unpublishedOf(id uint32) *unpublished {
+	if u, ok := e.unpublished.Load(id); ok {
+		return u.(*unpublished)
+	}
+	u, _ := e.unpublished.LoadOrStore(id, &unpublished{})
+	return u.(*unpublished)
+}
+
+// keep adds evs, dropping events older than unpublishedFor before the
+// newest and the oldest beyond maxUnpublished; mu is held.
+func (u *unpublished) keep(evs []*pb.Event) {
+	u.evs = append(u.evs, evs...)
+	newest := u.evs[len(u.evs)-1].GetAt()
+	drop := max(0, len(u.evs)-maxUnpublished)
+	for drop < len(u.evs) && newest-u.evs[drop].GetAt() > unpublishedFor {
+		drop++
+	}
+	if drop > 0 {
+		u.evs = append(u.evs[:0:0], u.evs[drop:]...)
 	}
 }
 
@@ -184,15 +227,25 @@ func (e *Engine) publishing(id uint32) (uint64, bool) {
 	return term, ok
 }
 
-// Prepare tells the engine this node is about to own shard id under term:
-// commands of the previous owner that are applied while the new owner
-// catches up (before Acquire) have their events published, since the
-// previous owner may not have lived to publish them. Observers may so see
-// an event twice across an ownership change, never miss one.
+// Prepare tells the engine this node is about to own shard id under term.
+// The previous owner may not have lived to publish the events of its last
+// commits, so the new owner publishes them under its term: those this
+// replica applied in the last unpublishedFor before Prepare (kept while it
+// did not publish), then those of commands applied while it catches up
+// (before Acquire). Observers may so see an event twice across an
+// ownership change, the copies with the same commit time and contents, but
+// miss none.
 func (e *Engine) Prepare(id uint32, term uint64) {
+	u := e.unpublishedOf(id)
+	u.mu.Lock()
+	defer u.mu.Unlock()
 	e.mu.Lock()
 	e.preparing[id] = term
 	e.mu.Unlock()
+	if len(u.evs) > 0 && e.events != nil {
+		e.events(id, term, u.evs)
+	}
+	u.evs = nil
 }
 
 // FailResult is the result handed to proposals a log cannot take.

@@ -45,14 +45,15 @@ func TestDeliverRefusesDeposedOwner(t *testing.T) {
 	}
 }
 
-// Commands applied while a new owner catches up (between Prepare and
-// Acquire) have their events published under the new term; without
-// Prepare, a shard not owned here publishes nothing.
+// A shard not owned here publishes nothing. When the node is about to own
+// it (Prepare), it publishes under the new term the events it applied just
+// before — the previous owner may have died without publishing them — and
+// then those of commands applied while it catches up (before Acquire).
 func TestPreparePublishesCatchUpEvents(t *testing.T) {
 	d := newEngine(t, scenario.Basic(), 1, scenario.Options{})
 	type batch struct {
-		term uint64
-		n    int
+		term     uint64
+		contacts []string
 	}
 	got := make(chan batch, 8)
 	rc, err := routing.Compile(scenario.Basic())
@@ -61,7 +62,15 @@ func TestPreparePublishesCatchUpEvents(t *testing.T) {
 	}
 	e, err := actors.NewEngine(actors.Config{
 		Routing: rc, Shards: 1, System: actor.NewActorSystem(), Bus: d.bus,
-		Events: func(_ uint32, term uint64, evs []*pb.Event) { got <- batch{term, len(evs)} },
+		Events: func(_ uint32, term uint64, evs []*pb.Event) {
+			b := batch{term: term}
+			for _, ev := range evs {
+				if c := ev.GetContact(); c != nil {
+					b.contacts = append(b.contacts, c.GetContactId())
+				}
+			}
+			got <- b
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -79,18 +88,23 @@ func TestPreparePublishesCatchUpEvents(t *testing.T) {
 		t.Fatalf("events published for a shard neither owned nor being acquired: %+v", b)
 	default:
 	}
+	next := func(want string) {
+		t.Helper()
+		select {
+		case b := <-got:
+			if b.term != 9 || len(b.contacts) != 1 || b.contacts[0] != want {
+				t.Fatalf("published %+v; want the events of %q under term 9", b, want)
+			}
+		default:
+			t.Fatalf("the events of %q were not published", want)
+		}
+	}
 	e.Prepare(0, 9)
+	next("before")
 	if r := apply(arrive("catching-up")); r[0].Err != nil {
 		t.Fatal(r[0].Err)
 	}
-	select {
-	case b := <-got:
-		if b.term != 9 || b.n == 0 {
-			t.Fatalf("catch-up events published as %+v; want term 9 and some events", b)
-		}
-	default:
-		t.Fatal("events applied while acquiring were not published")
-	}
+	next("catching-up")
 	e.Release(0)
 	if r := apply(arrive("after")); r[0].Err != nil {
 		t.Fatal(r[0].Err)
@@ -99,5 +113,15 @@ func TestPreparePublishesCatchUpEvents(t *testing.T) {
 	case b := <-got:
 		t.Fatalf("events published after Release: %+v", b)
 	default:
+	}
+	// Kept for the next owner here, not those published already.
+	e.Prepare(0, 11)
+	select {
+	case b := <-got:
+		if b.term != 11 || len(b.contacts) != 1 || b.contacts[0] != "after" {
+			t.Fatalf("published %+v; want the events of \"after\" under term 11", b)
+		}
+	default:
+		t.Fatal("events applied after Release were not kept for the next Prepare")
 	}
 }
