@@ -182,8 +182,11 @@ func (e *Engine) Apply(state *shard.State) func(cmds []*pb.Command) []*shard.Res
 // publish its shard's events, for as long as a previous owner may have
 // died without publishing them: unpublishedFor, at most maxUnpublished.
 type unpublished struct {
-	mu  sync.Mutex
-	evs []*pb.Event
+	mu sync.Mutex
+	// evs[start:] are kept; the dropped prefix is reclaimed once it is
+	// the larger part.
+	evs   []*pb.Event
+	start int
 }
 
 const (
@@ -206,13 +209,22 @@ func (e *Engine) unpublishedOf(id uint32) *unpublished {
 func (u *unpublished) keep(evs []*pb.Event) {
 	u.evs = append(u.evs, evs...)
 	newest := u.evs[len(u.evs)-1].GetAt()
-	drop := max(0, len(u.evs)-maxUnpublished)
-	for drop < len(u.evs) && newest-u.evs[drop].GetAt() > unpublishedFor {
-		drop++
+	u.start = max(u.start, len(u.evs)-maxUnpublished)
+	for u.start < len(u.evs) && newest-u.evs[u.start].GetAt() > unpublishedFor {
+		u.start++
 	}
-	if drop > 0 {
-		u.evs = append(u.evs[:0:0], u.evs[drop:]...)
+	if u.start > len(u.evs)/2 {
+		n := copy(u.evs, u.evs[u.start:])
+		clear(u.evs[n:])
+		u.evs, u.start = u.evs[:n], 0
 	}
+}
+
+// take returns the events kept and forgets them.
+func (u *unpublished) take() []*pb.Event {
+	evs := u.evs[u.start:]
+	u.evs, u.start = nil, 0
+	return evs
 }
 
 // publishing reports whether the events of shard id are published here, and
@@ -242,10 +254,9 @@ func (e *Engine) Prepare(id uint32, term uint64) {
 	e.mu.Lock()
 	e.preparing[id] = term
 	e.mu.Unlock()
-	if len(u.evs) > 0 && e.events != nil {
-		e.events(id, term, u.evs)
+	if evs := u.take(); len(evs) > 0 && e.events != nil {
+		e.events(id, term, evs)
 	}
-	u.evs = nil
 }
 
 // FailResult is the result handed to proposals a log cannot take.
