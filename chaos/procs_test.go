@@ -114,10 +114,17 @@ var (
 // startProcCluster starts n members that create a cluster together.
 func startProcCluster(t testing.TB, n int) *procCluster {
 	t.Helper()
+	return startProcClusterWith(t, n, []byte(routingJSON))
+}
+
+// startProcClusterWith starts n members configured with config (a node
+// configuration file's contents).
+func startProcClusterWith(t testing.TB, n int, config []byte) *procCluster {
+	t.Helper()
 	pc := &procCluster{t: t}
 	dir := t.TempDir()
 	cfg := filepath.Join(dir, "routing.json")
-	if err := os.WriteFile(cfg, []byte(routingJSON), 0o600); err != nil {
+	if err := os.WriteFile(cfg, config, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
