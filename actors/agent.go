@@ -100,9 +100,7 @@ func newAgentMachine(id string, shardID uint32, fence *pb.Fence, e *env) *agentM
 		noticed:   make(map[string]bool),
 		accepting: make(map[string][]func(*pb.AgentCommandReply)),
 	}
-	if p, ok := e.cfg.Agents[id]; ok {
-		m.queues = e.cfg.QueuesFor(p)
-	}
+	m.queues = e.cfg.Memberships(id)
 	return m
 }
 

@@ -151,6 +151,7 @@ func (e *Engine) Routing() *routing.Config { return e.env.cfg }
 // their events. The in-memory log and the Raft FSM both call it.
 func (e *Engine) Apply(state *shard.State) func(cmds []*pb.Command) []*shard.Result {
 	id := state.Shard()
+	u := e.unpublishedOf(id)
 	return func(cmds []*pb.Command) []*shard.Result {
 		values := state.ApplyBatch(cmds, make([]shard.Result, 0, len(cmds)))
 		results := make([]*shard.Result, len(values))
@@ -166,7 +167,6 @@ func (e *Engine) Apply(state *shard.State) func(cmds []*pb.Command) []*shard.Res
 		for i := range values {
 			evs = append(evs, values[i].Events...)
 		}
-		u := e.unpublishedOf(id)
 		u.mu.Lock()
 		defer u.mu.Unlock()
 		if term, ok := e.publishing(id); ok {

@@ -334,11 +334,9 @@ func (m *queueMachine) otherQueues(agent string) []string {
 		return qs
 	}
 	var qs []string
-	if p, ok := m.env.cfg.Agents[agent]; ok {
-		for _, ms := range m.env.cfg.QueuesFor(p) {
-			if ms.Queue.Name != m.name {
-				qs = append(qs, ms.Queue.Name)
-			}
+	for _, ms := range m.env.cfg.Memberships(agent) {
+		if ms.Queue.Name != m.name {
+			qs = append(qs, ms.Queue.Name)
 		}
 	}
 	m.peers[agent] = qs

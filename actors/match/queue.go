@@ -313,7 +313,7 @@ func (q *Queue) SetAgent(st Status, now int64) bool {
 		a.minStep = step
 		a.mask = q.maskFor(st.Profile)
 		a.score = q.cfg.Score(st.Profile)
-		qs := q.all.QueuesFor(st.Profile)
+		qs := q.all.Memberships(st.ID)
 		a.queues, a.queueIdx = len(qs), 0
 		for i, m := range qs {
 			if m.Queue.Name == q.cfg.Name {

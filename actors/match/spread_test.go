@@ -2,9 +2,11 @@ package match
 
 import (
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
+	"github.com/tsunagu/tsunagu/actors/routing"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 )
 
@@ -13,16 +15,23 @@ import (
 // every queue ("s" at the level given, skill "s" level 1 required).
 func sharedQueues(t testing.TB, n int, strategy pb.Strategy, start int64, idle []time.Duration, levels []int) []*harness {
 	t.Helper()
-	qcs := make([]*pb.QueueConfig, n)
-	for i := range qcs {
-		qcs[i] = &pb.QueueConfig{Name: fmt.Sprintf("q%d", i), Skills: []*pb.SkillRequirement{req("s", 1)}, Strategy: strategy}
+	rc := &pb.RoutingConfig{}
+	for i := range n {
+		rc.Queues = append(rc.Queues, &pb.QueueConfig{Name: fmt.Sprintf("q%d", i), Skills: []*pb.SkillRequirement{req("s", 1)}, Strategy: strategy})
+	}
+	for j := range idle {
+		rc.Agents = append(rc.Agents, &pb.AgentProfile{Id: fmt.Sprintf("a%02d", j), Skills: skills("s", levels[j])})
+	}
+	cfg, err := routing.Compile(rc)
+	if err != nil {
+		t.Fatalf("Compile: %v", err)
 	}
 	hs := make([]*harness, n)
-	for i := range hs {
-		// The queue under test comes first.
-		hs[i] = newHarness(t, append(append([]*pb.QueueConfig{}, qcs[i:]...), qcs[:i]...)...)
+	for i, qc := range rc.Queues {
+		q, _ := cfg.Queue(qc.GetName())
+		hs[i] = &harness{t: t, cfg: cfg, q: New(cfg, q), profiles: maps.Clone(cfg.Agents), versions: make(map[string]uint64)}
 		for j, d := range idle {
-			if !hs[i].agent(fmt.Sprintf("a%02d", j), skills("s", levels[j]), start+int64(d), free(voice, 1)) {
+			if !hs[i].agent(fmt.Sprintf("a%02d", j), nil, start+int64(d), free(voice, 1)) {
 				t.Fatalf("q%d refused agent a%02d", i, j)
 			}
 		}

@@ -227,7 +227,13 @@ type Config struct {
 	QueueNames   []string
 	Agents       map[string]*pb.AgentProfile
 	TierPriority map[string]int32
+	// memberships holds QueuesFor of every configured agent, by id.
+	memberships map[string][]Membership
 }
+
+// Memberships returns the queues configured agent id may serve, in name
+// order: QueuesFor of its profile, worked out once at Compile.
+func (c *Config) Memberships(id string) []Membership { return c.memberships[id] }
 
 // Queue returns the named queue.
 func (c *Config) Queue(name string) (*Queue, bool) {
@@ -341,6 +347,10 @@ func Compile(rc *pb.RoutingConfig) (*Config, error) {
 	}
 	if err := v.err(); err != nil {
 		return nil, err
+	}
+	c.memberships = make(map[string][]Membership, len(c.Agents))
+	for id, p := range c.Agents {
+		c.memberships[id] = c.QueuesFor(p)
 	}
 	return c, nil
 }
