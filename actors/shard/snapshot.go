@@ -13,10 +13,11 @@ func (s *State) Snapshot() *pb.ShardSnapshot {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	snap := &pb.ShardSnapshot{
-		Shard:    s.shard,
-		NextSeq:  s.nextSeq,
-		Contacts: make([]*pb.ContactRecord, 0, len(s.contacts)),
-		Agents:   make([]*pb.AgentRecord, 0, len(s.agents)),
+		Shard:     s.shard,
+		NextSeq:   s.nextSeq,
+		LastEvent: s.lastEvent,
+		Contacts:  make([]*pb.ContactRecord, 0, len(s.contacts)),
+		Agents:    make([]*pb.AgentRecord, 0, len(s.agents)),
 	}
 	for _, c := range s.contacts {
 		snap.Contacts = append(snap.Contacts, contactToProto(c))
@@ -73,6 +74,7 @@ func (s *State) Restore(snap *pb.ShardSnapshot) error {
 	defer s.mu.Unlock()
 	s.contacts, s.agents, s.ended = contacts, agents, endedList
 	s.nextSeq = max(snap.GetNextSeq(), 1)
+	s.lastEvent = snap.GetLastEvent()
 	return nil
 }
 

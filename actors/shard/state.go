@@ -44,6 +44,9 @@ type State struct {
 	contacts  map[string]*Contact
 	agents    map[string]*Agent
 	nextSeq   uint64
+	// lastEvent is the position of the last event committed
+	// (pb.Event.position).
+	lastEvent uint64
 	// ended is a min-heap of terminal contacts by (end time, seq), for
 	// retention.
 	ended []ended
@@ -63,14 +66,16 @@ func New(shard uint32, retention int64) *State {
 	}
 }
 
-// StartSeqAt makes an empty state number its contacts from first. A state
-// that is not replicated (a single node's) starts at a value that grows with
-// every start, so offer ids, which embed the sequence, never repeat.
+// StartSeqAt makes an empty state number its contacts and its events from
+// first. A state that is not replicated (a single node's)
+// starts at a value that grows with every start, so offer ids, which embed
+// the sequence, never repeat, and event positions only grow.
 func (s *State) StartSeqAt(first uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.contacts) == 0 && s.nextSeq <= 1 && first > 0 {
+	if len(s.contacts) == 0 && s.nextSeq <= 1 && s.lastEvent == 0 && first > 0 {
 		s.nextSeq = first
+		s.lastEvent = first - 1
 	}
 }
 
@@ -131,7 +136,7 @@ func (s *State) Len() (contacts, agents int) {
 func (s *State) Apply(cmd *pb.Command) Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.apply(cmd)
+	return s.number(s.apply(cmd))
 }
 
 // ApplyBatch applies commands in order under one lock acquisition.
@@ -139,9 +144,18 @@ func (s *State) ApplyBatch(cmds []*pb.Command, results []Result) []Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, cmd := range cmds {
-		results = append(results, s.apply(cmd))
+		results = append(results, s.number(s.apply(cmd)))
 	}
 	return results
+}
+
+// number gives r's events their positions.
+func (s *State) number(r Result) Result {
+	for _, ev := range r.Events {
+		s.lastEvent++
+		ev.Position = s.lastEvent
+	}
+	return r
 }
 
 func (s *State) apply(cmd *pb.Command) Result {

@@ -58,7 +58,7 @@ func All(t *Trace, m Model, idleBound, fifoGrace time.Duration) []Result {
 // StreamComplete fails if the observer missed event batches: the other
 // checks read the stream and would then judge an incomplete history.
 func StreamComplete(t *Trace) Result {
-	r := Result{Name: "stream-complete", What: "the event stream was received without gaps"}
+	r := Result{Name: "stream-complete", What: "the event stream was received without gaps in batches or event positions"}
 	shards := map[[2]uint64]bool{}
 	for _, e := range t.Events {
 		shards[[2]uint64{uint64(e.Shard), e.Term}] = true
@@ -66,6 +66,18 @@ func StreamComplete(t *Trace) Result {
 	r.Checked = len(shards)
 	for _, g := range t.Gaps {
 		r.failf("shard %d term %d: batches %d..%d missed", g.Shard, g.Term, g.After+1, g.Before-1)
+	}
+	// Positions number a shard's events without gaps, across owners: a
+	// missing one is an event nobody published, or one the observer lost.
+	last := map[uint32]uint64{}
+	for _, e := range commitOrder(t.Events) {
+		if e.Position == 0 {
+			continue
+		}
+		if p, ok := last[e.Shard]; ok && e.Position != p+1 {
+			r.failf("shard %d: events %d..%d missed", e.Shard, p+1, e.Position-1)
+		}
+		last[e.Shard] = e.Position
 	}
 	return r
 }

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,9 @@ type builder struct {
 	arrived map[string]int64
 	in      map[string][numChannels]uint32
 	slots   map[string]map[string]pb.Channel
+	// numbered gives events positions, as nodes do: a shard's events
+	// 1, 2, 3, …
+	numbered bool
 }
 
 func newBuilder() *builder {
@@ -58,6 +62,9 @@ func (b *builder) tick(d time.Duration) *builder { b.now += int64(d); return b }
 func (b *builder) add(shard uint32, e Event) {
 	b.seq[shard]++
 	e.At, e.Shard, e.Term, e.Seq = b.now, shard, 1, b.seq[shard]
+	if b.numbered {
+		e.Position = b.seq[shard]
+	}
 	b.tr.Events = append(b.tr.Events, e)
 }
 
@@ -211,6 +218,65 @@ func TestChecksIgnoreEventsPublishedAgainByANewOwner(t *testing.T) {
 	// A second end with another commit time is still caught.
 	b.tick(time.Millisecond).contact("c1", pb.ContactState_CONTACT_STATE_DONE, "a1", "c1#1", "")
 	expectViolation(t, Terminal(&b.tr), "c1 ended 2 times")
+}
+
+// TestChecksDropCopiesByPosition: with positions, a copy is recognised by
+// its position alone, so an event that really happened twice, at the same
+// instant and with the same contents, is not mistaken for a copy.
+func TestChecksDropCopiesByPosition(t *testing.T) {
+	b := newBuilder()
+	b.numbered = true
+	b.login("a1").arrive("c1").offer("c1", "a1", "c1#1").handle("c1", "a1", "c1#1")
+	var again []Event
+	for _, e := range b.tr.Events[len(b.tr.Events)/2:] {
+		e.Term, e.Seq = 2, e.Seq+100
+		again = append(again, e)
+	}
+	b.tr.Events = append(b.tr.Events, again...)
+	for _, r := range []Result{StreamComplete(&b.tr), Terminal(&b.tr), SingleHolder(&b.tr), Capacity(&b.tr, model(t))} {
+		if !r.OK() {
+			t.Errorf("%s: %d violations from events published twice: %v", r.Name, r.Count, r.Details)
+		}
+	}
+	// The contact's end committed a second time: same instant, same
+	// contents, its own position.
+	var end Event
+	for _, e := range b.tr.Events[:len(b.tr.Events)-len(again)] {
+		if e.Contact != nil && terminal(e.Contact.State) {
+			end = e
+		}
+	}
+	if end.Contact == nil {
+		t.Fatal("the builder made no end of c1")
+	}
+	b.seq[end.Shard]++
+	end.Position, end.Seq = b.seq[end.Shard], b.seq[end.Shard]
+	b.tr.Events = append(b.tr.Events, end)
+	expectViolation(t, Terminal(&b.tr), "c1 ended 2 times")
+}
+
+// TestStreamCompleteCatchesMissingPosition: an event that never reached
+// the observer, though every batch did (the owner that committed it died
+// before publishing it, and nobody published it again).
+func TestStreamCompleteCatchesMissingPosition(t *testing.T) {
+	b := newBuilder()
+	b.numbered = true
+	b.login("a1").arrive("c1").offer("c1", "a1", "c1#1").handle("c1", "a1", "c1#1")
+	if r := StreamComplete(&b.tr); !r.OK() {
+		t.Fatalf("complete stream: %v", r.Details)
+	}
+	var lost Event
+	for i, e := range b.tr.Events {
+		if e.Shard == 1 && e.Position == 3 {
+			lost = e
+			b.tr.Events = slices.Delete(b.tr.Events, i, i+1)
+			break
+		}
+	}
+	if lost.Position == 0 {
+		t.Fatal("the builder made no third event in shard 1")
+	}
+	expectViolation(t, StreamComplete(&b.tr), "shard 1: events 3..3 missed")
 }
 
 func TestTerminalCatchesCarrierDisagreement(t *testing.T) {

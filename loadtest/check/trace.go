@@ -103,6 +103,10 @@ type Event struct {
 	Term  uint64
 	Seq   uint64 // the batch's
 	Index int    // within the batch
+	// Position is the event's number in its shard's committed history
+	// (pb.Event.position): consecutive, and the same on a copy a new
+	// owner publishes again. 0 from a node that does not number events.
+	Position uint64
 	// Contact is set for contact events.
 	Contact *ContactEvent
 	// Agent is set for agent events.
@@ -144,7 +148,7 @@ const numChannels = 6 // pb.Channel values 0..5
 // figures, which the checks do not read.
 func FromProto(b *pb.EventBatch, i int) (Event, bool) {
 	e := b.GetEvents()[i]
-	ev := Event{At: e.GetAt(), Shard: b.GetShard(), Term: b.GetTerm(), Seq: b.GetSeq(), Index: i}
+	ev := Event{At: e.GetAt(), Shard: b.GetShard(), Term: b.GetTerm(), Seq: b.GetSeq(), Index: i, Position: e.GetPosition()}
 	switch {
 	case e.GetContact() != nil:
 		c := e.GetContact()
@@ -170,35 +174,41 @@ func FromProto(b *pb.EventBatch, i int) (Event, bool) {
 	return ev, true
 }
 
-// commitOrder returns the events in each shard's commit order (term, batch
-// seq, index), shards one after the other. Events of one contact, of one
-// queue and of one agent each live in one shard, so this is their order.
+// commitOrder returns the events in each shard's commit order, shards one
+// after the other: by position, or for events without one by term, batch
+// seq and index. Events of one contact, of one queue and of one agent each
+// live in one shard, so this is their order.
 //
 // A member that takes a shard over publishes again, under its own term, the
 // events it applied while catching up, since the previous owner may have
-// died before publishing them: an observer may see an event twice, the
-// second copy after events committed later. A copy has the same commit
-// time and contents, so only the first in this order is kept.
+// died before publishing them: an observer may see an event twice. A copy
+// has the position of the original (without positions: the same commit
+// time and contents), so only the first is kept.
 func commitOrder(events []Event) []Event {
 	out := slices.Clone(events)
 	slices.SortStableFunc(out, func(a, b Event) int {
-		return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Term, b.Term), cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Index, b.Index))
+		return cmp.Or(cmp.Compare(a.Shard, b.Shard), cmp.Compare(a.Position, b.Position),
+			cmp.Compare(a.Term, b.Term), cmp.Compare(a.Seq, b.Seq), cmp.Compare(a.Index, b.Index))
 	})
 	type key struct {
-		at      int64
-		shard   uint32
-		contact ContactEvent
-		agent   AgentEvent
+		at       int64
+		shard    uint32
+		position uint64
+		contact  ContactEvent
+		agent    AgentEvent
 	}
 	seen := make(map[key]bool, len(out))
 	kept := out[:0]
 	for _, e := range out {
-		k := key{at: e.At, shard: e.Shard}
-		if e.Contact != nil {
-			k.contact = *e.Contact
-		}
-		if e.Agent != nil {
-			k.agent = *e.Agent
+		k := key{shard: e.Shard, position: e.Position}
+		if e.Position == 0 {
+			k.at = e.At
+			if e.Contact != nil {
+				k.contact = *e.Contact
+			}
+			if e.Agent != nil {
+				k.agent = *e.Agent
+			}
 		}
 		if seen[k] {
 			continue

@@ -2230,11 +2230,13 @@ func (x *FinishedOffer) GetHow() FinishedHow {
 }
 
 type ShardSnapshot struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Shard         uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
-	NextSeq       uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
-	Contacts      []*ContactRecord       `protobuf:"bytes,3,rep,name=contacts,proto3" json:"contacts,omitempty"`
-	Agents        []*AgentRecord         `protobuf:"bytes,4,rep,name=agents,proto3" json:"agents,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Shard    uint32                 `protobuf:"varint,1,opt,name=shard,proto3" json:"shard,omitempty"`
+	NextSeq  uint64                 `protobuf:"varint,2,opt,name=next_seq,json=nextSeq,proto3" json:"next_seq,omitempty"`
+	Contacts []*ContactRecord       `protobuf:"bytes,3,rep,name=contacts,proto3" json:"contacts,omitempty"`
+	Agents   []*AgentRecord         `protobuf:"bytes,4,rep,name=agents,proto3" json:"agents,omitempty"`
+	// The position of the shard's last committed event (Event.position).
+	LastEvent     uint64 `protobuf:"varint,5,opt,name=last_event,json=lastEvent,proto3" json:"last_event,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2295,6 +2297,13 @@ func (x *ShardSnapshot) GetAgents() []*AgentRecord {
 		return x.Agents
 	}
 	return nil
+}
+
+func (x *ShardSnapshot) GetLastEvent() uint64 {
+	if x != nil {
+		return x.LastEvent
+	}
+	return 0
 }
 
 var File_routingv1_commands_proto protoreflect.FileDescriptor
@@ -2487,12 +2496,14 @@ const file_routingv1_commands_proto_rawDesc = "" +
 	"\boffer_id\x18\x01 \x01(\tR\aofferId\x12\x1d\n" +
 	"\n" +
 	"contact_id\x18\x02 \x01(\tR\tcontactId\x121\n" +
-	"\x03how\x18\x03 \x01(\x0e2\x1f.tsunagu.routing.v1.FinishedHowR\x03how\"\xb8\x01\n" +
+	"\x03how\x18\x03 \x01(\x0e2\x1f.tsunagu.routing.v1.FinishedHowR\x03how\"\xd7\x01\n" +
 	"\rShardSnapshot\x12\x14\n" +
 	"\x05shard\x18\x01 \x01(\rR\x05shard\x12\x19\n" +
 	"\bnext_seq\x18\x02 \x01(\x04R\anextSeq\x12=\n" +
 	"\bcontacts\x18\x03 \x03(\v2!.tsunagu.routing.v1.ContactRecordR\bcontacts\x127\n" +
-	"\x06agents\x18\x04 \x03(\v2\x1f.tsunagu.routing.v1.AgentRecordR\x06agents*\x7f\n" +
+	"\x06agents\x18\x04 \x03(\v2\x1f.tsunagu.routing.v1.AgentRecordR\x06agents\x12\x1d\n" +
+	"\n" +
+	"last_event\x18\x05 \x01(\x04R\tlastEvent*\x7f\n" +
 	"\fUnlockReason\x12\x1d\n" +
 	"\x19UNLOCK_REASON_UNSPECIFIED\x10\x00\x12\x1a\n" +
 	"\x16UNLOCK_REASON_DECLINED\x10\x01\x12\x1a\n" +

@@ -1390,6 +1390,13 @@ type Event struct {
 	// Commit time, unix ns.
 	At    int64  `protobuf:"varint,1,opt,name=at,proto3" json:"at,omitempty"`
 	Shard uint32 `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	// The event's number in its shard's committed history: 1, 2, 3, … with
+	// no gaps, the same on every replica and under every owner, so a copy
+	// republished by a new owner has the position of the original and a
+	// missing number is a missed event. A single node, whose log does not
+	// survive a restart, starts each life at term << 20. 0 for queue
+	// figures, which are not commits.
+	Position uint64 `protobuf:"varint,3,opt,name=position,proto3" json:"position,omitempty"`
 	// Types that are valid to be assigned to Kind:
 	//
 	//	*Event_Contact
@@ -1440,6 +1447,13 @@ func (x *Event) GetAt() int64 {
 func (x *Event) GetShard() uint32 {
 	if x != nil {
 		return x.Shard
+	}
+	return 0
+}
+
+func (x *Event) GetPosition() uint64 {
+	if x != nil {
+		return x.Position
 	}
 	return 0
 }
@@ -2200,10 +2214,11 @@ const file_routingv1_contract_proto_rawDesc = "" +
 	"\x05offer\x18\x04 \x01(\v2\x19.tsunagu.routing.v1.OfferR\x05offer\x123\n" +
 	"\x05agent\x18\x05 \x01(\v2\x1d.tsunagu.routing.v1.AgentViewR\x05agent\x12/\n" +
 	"\x05fence\x18\x06 \x01(\v2\x19.tsunagu.routing.v1.FenceR\x05fence\x124\n" +
-	"\x05media\x18\a \x01(\v2\x1e.tsunagu.routing.v1.MediaEventR\x05media\"\xe3\x01\n" +
+	"\x05media\x18\a \x01(\v2\x1e.tsunagu.routing.v1.MediaEventR\x05media\"\xff\x01\n" +
 	"\x05Event\x12\x0e\n" +
 	"\x02at\x18\x01 \x01(\x03R\x02at\x12\x14\n" +
-	"\x05shard\x18\x02 \x01(\rR\x05shard\x12<\n" +
+	"\x05shard\x18\x02 \x01(\rR\x05shard\x12\x1a\n" +
+	"\bposition\x18\x03 \x01(\x04R\bposition\x12<\n" +
 	"\acontact\x18\n" +
 	" \x01(\v2 .tsunagu.routing.v1.ContactEventH\x00R\acontact\x126\n" +
 	"\x05agent\x18\v \x01(\v2\x1e.tsunagu.routing.v1.AgentEventH\x00R\x05agent\x126\n" +
