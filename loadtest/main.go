@@ -51,6 +51,7 @@ func main() {
 type options struct {
 	scenario, natsURL, nodeBin, writeConfig, out, html, workDir string
 	timeScale                                                   float64
+	duration                                                    time.Duration
 	quiet                                                       bool
 }
 
@@ -66,6 +67,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.html, "html", "", "write an HTML report to this file")
 	fs.StringVar(&o.workDir, "work-dir", "", "where a started node keeps its binary, config and log; empty: a temporary directory, removed after a passing run")
 	fs.Float64Var(&o.timeScale, "time-scale", 0, "override the scenario's time scale")
+	fs.DurationVar(&o.duration, "duration", 0, "override the scenario's arrival period (scenario time); streams that ran to its end run to the new end")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live progress line")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -89,6 +91,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if o.timeScale != 0 {
 		sc.TimeScale = o.timeScale
 		if err := sc.Validate(); err != nil {
+			return err
+		}
+	}
+	if o.duration != 0 {
+		if err := sc.SetDuration(o.duration); err != nil {
 			return err
 		}
 	}

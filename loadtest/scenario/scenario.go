@@ -245,6 +245,20 @@ func Parse(data []byte) (*Scenario, error) {
 	return s, nil
 }
 
+// SetDuration changes the arrival period to d (scenario time): arrival
+// streams that ran to the end of the old period run to the end of the new
+// one, the others keep their times. The result is validated: a stream that
+// no longer fits is an error.
+func (s *Scenario) SetDuration(d time.Duration) error {
+	for i := range s.Arrivals {
+		if a := &s.Arrivals[i]; a.Start+a.Duration == s.Duration {
+			a.Duration = Duration(d) - a.Start
+		}
+	}
+	s.Duration = Duration(d)
+	return s.Validate()
+}
+
 func (s *Scenario) setDefaults() {
 	if s.TimeScale == 0 {
 		s.TimeScale = 1

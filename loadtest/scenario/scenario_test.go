@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"encoding/json"
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
@@ -70,5 +71,39 @@ func TestTimeScaleDividesDurations(t *testing.T) {
 	rc := s.Routing()
 	if got, want := rc.GetQueues()[0].GetOfferTimeout().AsDuration(), s.Real(s.Queues[0].OfferTimeout.D()); got != want || got != s.Queues[0].OfferTimeout.D()/10 {
 		t.Errorf("offer timeout %v in the node config, want %v", got, want)
+	}
+}
+
+func TestSetDuration(t *testing.T) {
+	s, err := Parse([]byte(`{"name": "d", "duration": "60s",
+		"queues": [{"name": "q", "skills": {"s": 1}, "channels": ["voice"]}],
+		"agents": [{"count": 1, "id_prefix": "a-", "skills": {"s": 1}, "capacity": {"voice": 1},
+			"think": {"dist": "fixed", "mean": "0s"}, "handle": {"dist": "fixed", "mean": "1s"}}],
+		"arrivals": [
+			{"queue": "q", "profile": "steady", "rate": 1},
+			{"queue": "q", "profile": "steady", "rate": 1, "start": "10s"},
+			{"queue": "q", "profile": "steady", "rate": 1, "start": "5s", "duration": "10s"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.SetDuration(30 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	want := []time.Duration{30 * time.Second, 20 * time.Second, 10 * time.Second}
+	for i, a := range s.Arrivals {
+		if a.Duration.D() != want[i] {
+			t.Errorf("stream %d runs %v, want %v", i, a.Duration.D(), want[i])
+		}
+	}
+	if s.Duration.D() != 30*time.Second {
+		t.Errorf("duration %v, want 30s", s.Duration.D())
+	}
+	// The third stream ends at 15 s: a shorter period cannot hold it.
+	err = s.SetDuration(12 * time.Second)
+	if err == nil || !strings.Contains(err.Error(), "arrivals[2]") {
+		t.Errorf("12s: got %v, want the third stream refused", err)
+	}
+	if err := s.SetDuration(-time.Second); err == nil || !strings.Contains(err.Error(), "duration") {
+		t.Errorf("negative: got %v, want the duration refused", err)
 	}
 }
