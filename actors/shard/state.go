@@ -67,9 +67,9 @@ func New(shard uint32, retention int64) *State {
 }
 
 // StartSeqAt makes an empty state number its contacts and its events from
-// first. A state that is not replicated (a single node's)
-// starts at a value that grows with every start, so offer ids, which embed
-// the sequence, never repeat, and event positions only grow.
+// first. A state that is not replicated (a single node's) starts at a value
+// that grows with every start, so offer ids, which embed the sequence,
+// never repeat, and event positions only grow.
 func (s *State) StartSeqAt(first uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

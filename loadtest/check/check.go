@@ -55,8 +55,10 @@ func All(t *Trace, m Model, idleBound, fifoGrace time.Duration) []Result {
 	}
 }
 
-// StreamComplete fails if the observer missed event batches: the other
-// checks read the stream and would then judge an incomplete history.
+// StreamComplete fails if the observer missed event batches (a gap in a
+// shard's batch seq within a term) or events (a gap in a shard's event
+// positions, across terms too): the other checks read the stream and would
+// then judge an incomplete history.
 func StreamComplete(t *Trace) Result {
 	r := Result{Name: "stream-complete", What: "the event stream was received without gaps in batches or event positions"}
 	shards := map[[2]uint64]bool{}
