@@ -27,8 +27,12 @@ func positions(s *shard.State, batch bool, cmds ...*pb.Command) []uint64 {
 	return out
 }
 
-func assertConsecutive(t *testing.T, got []uint64, from uint64) {
+// assertConsecutive requires want positions, from, from+1, …
+func assertConsecutive(t *testing.T, got []uint64, from uint64, want int) {
 	t.Helper()
+	if len(got) != want {
+		t.Fatalf("positions %v: %d events, want %d", got, len(got), want)
+	}
 	for i, p := range got {
 		if p != from+uint64(i) {
 			t.Fatalf("positions %v: event %d is at %d, want %d", got, i, p, from+uint64(i))
@@ -58,10 +62,7 @@ func TestEventPositions(t *testing.T) {
 	p1 := positions(one, false, history...)
 	// One event for each of the login, the nine steps of the contact, the
 	// second arrival and the logout.
-	if len(p1) != 12 {
-		t.Fatalf("%d events from %d commands, want 12: %v", len(p1), len(history), p1)
-	}
-	assertConsecutive(t, p1, 1)
+	assertConsecutive(t, p1, 1, 12)
 
 	// Another replica applies the same commands in batches of three.
 	other := shard.New(testShard, 0)
@@ -69,10 +70,7 @@ func TestEventPositions(t *testing.T) {
 	for i := 0; i < len(history); i += 3 {
 		p2 = append(p2, positions(other, true, history[i:min(i+3, len(history))]...)...)
 	}
-	if len(p2) != len(p1) {
-		t.Fatalf("replica in batches numbered %v, one by one %v", p2, p1)
-	}
-	assertConsecutive(t, p2, 1)
+	assertConsecutive(t, p2, 1, len(p1))
 
 	// A state restored from a snapshot goes on from the last position.
 	restored := shard.New(testShard, 0)
@@ -90,5 +88,5 @@ func TestEventPositions(t *testing.T) {
 	const base = 1795430404247 << 20
 	single := shard.New(testShard, 0)
 	single.StartSeqAt(base)
-	assertConsecutive(t, positions(single, false, history[:3]...), base)
+	assertConsecutive(t, positions(single, false, history[:3]...), base, 3) // login, arrival, hold
 }
