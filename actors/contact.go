@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/tsunagu/tsunagu/actors/match"
@@ -46,6 +47,8 @@ type contactMachine struct {
 	// While arriving: the request and everyone waiting for its answer.
 	req     *pb.ContactArrival
 	replies []func(*pb.ArrivalReply)
+	// arriving is the arrival waiting for the queue's holdAnswer.
+	arriving *tagArrive
 	// reserve: the agent has answered the current hold.
 	granted bool
 	// ended: the agent has acknowledged ContactEnded.
@@ -64,7 +67,13 @@ type contactMachine struct {
 
 // Tags saying what a committed proposal was for.
 type (
-	tagArrive struct{ extras routing.Requirements }
+	tagArrive struct {
+		cmd    *pb.Command
+		extras routing.Requirements
+		// hold is the agent the queue held the contact for in the
+		// arrival's commit; agentID is empty for none.
+		hold lockContact
+	}
 	tagLock   struct{ l lockContact }
 	tagUnlock struct {
 		ackAgent bool
@@ -109,6 +118,8 @@ func (m *contactMachine) step(now int64, in any, fx *effects) {
 		m.start(now, in, fx)
 	case customerLoaded:
 		m.arrive(now, in, fx)
+	case holdAnswer:
+		m.holdAnswered(in, fx)
 	case committed:
 		m.committed(now, in, fx)
 	case lockContact:
@@ -129,16 +140,23 @@ func (m *contactMachine) step(now int64, in any, fx *effects) {
 func (m *contactMachine) start(now int64, s startContact, fx *effects) {
 	if m.hasRec {
 		// A retry that raced the first request, after the commit.
+		m.settled(fx, s.hold)
 		fx.reply(arrivalReplyFunc(s.reply, m.replyFor(nil)))
 		return
 	}
 	m.replies = append(m.replies, s.reply)
 	if m.req != nil {
+		m.settled(fx, s.hold)
 		return // the first request is on its way; answer both then
 	}
 	m.req = s.req
 	if m.queue == nil {
 		m.queue = m.cfg.Queues[s.req.GetQueue()]
+	}
+	if s.arrive != nil {
+		// The queue built the arrival and answered whether to hold it.
+		m.propose(&tagArrive{cmd: s.arrive, extras: s.extras, hold: s.hold}, fx)
+		return
 	}
 	if key := s.req.GetCustomerKey(); key != "" {
 		fx.lookup = &key
@@ -147,9 +165,14 @@ func (m *contactMachine) start(now int64, s startContact, fx *effects) {
 	m.arrive(now, customerLoaded{}, fx)
 }
 
-// arrive proposes the arrival, personalised by the customer context when
-// there is one: tier sets priority, language a requirement, the last agent a
-// preferred agent for the queue's window.
+// settled tells the queue that an arrival it answered will not be lined
+// by this request, and to forget the hold it gave, if any.
+func (m *contactMachine) settled(fx *effects, hold lockContact) {
+	fx.send(m.queueTarget(), lineSettled{contactID: m.id, hold: hold})
+}
+
+// arrive builds the arrival once the customer context is read and asks
+// the queue whether to hold it for an agent in the same commit.
 func (m *contactMachine) arrive(now int64, cl customerLoaded, fx *effects) {
 	req := m.req
 	if req == nil || m.hasRec {
@@ -158,6 +181,16 @@ func (m *contactMachine) arrive(now int64, cl customerLoaded, fx *effects) {
 	if cl.err != nil {
 		fx.log("customer context unavailable; routing without personalisation", "contact_id", m.id, "err", cl.err)
 	}
+	cmd, extras := arrivalCommand(now, m.shard, m.cfg, m.queue, req, cl)
+	m.arriving = &tagArrive{cmd: cmd, extras: extras}
+	fx.send(m.queueTarget(), holdAsk{w: waitingOf(cmd.GetContactArrive()), extras: extras})
+}
+
+// arrivalCommand builds the ContactArrive of request req at now,
+// personalised by the customer context when there is one: tier sets
+// priority, language a requirement, the last agent a preferred agent for
+// the queue's window. extras are its requirements beyond the queue's.
+func arrivalCommand(now int64, shardID uint32, cfg *routing.Config, q *routing.Queue, req *pb.ContactArrival, cl customerLoaded) (*pb.Command, routing.Requirements) {
 	a := &pb.ContactArrive{
 		ContactId:   req.GetContactId(),
 		Queue:       req.GetQueue(),
@@ -185,11 +218,11 @@ func (m *contactMachine) arrive(now int64, cl customerLoaded, fx *effects) {
 	}
 	if cl.found {
 		a.Tier = cl.ctx.Tier
-		a.Priority += m.cfg.TierPriority[cl.ctx.Tier]
+		a.Priority += cfg.TierPriority[cl.ctx.Tier]
 		if a.Language == "" {
 			a.Language = cl.ctx.Language
 		}
-		if w := m.queue.PreferredWindow; w > 0 && cl.ctx.LastAgent != "" {
+		if w := q.PreferredWindow; w > 0 && cl.ctx.LastAgent != "" {
 			a.PreferredAgent = cl.ctx.LastAgent
 			a.PreferredUntil = now + int64(w)
 		}
@@ -198,9 +231,51 @@ func (m *contactMachine) arrive(now int64, cl customerLoaded, fx *effects) {
 		a.Skills = append(append([]*pb.SkillRequirement(nil), a.Skills...),
 			&pb.SkillRequirement{Skill: routing.LanguageSkill(a.Language), MinLevel: 1})
 	}
-	cmd := command(now, m.shard)
+	cmd := command(now, shardID)
 	cmd.Kind = &pb.Command_ContactArrive{ContactArrive: a}
-	fx.proposeCmd(cmd, tagArrive{extras: routing.NewRequirements(a.Skills)})
+	return cmd, routing.NewRequirements(a.Skills)
+}
+
+// waitingOf is how arrival a waits in line. Its seq is not known before
+// the commit: until set, it ranks after everyone who arrived at the same
+// instant.
+func waitingOf(a *pb.ContactArrive) match.Waiting {
+	return match.Waiting{
+		ContactID:      a.GetContactId(),
+		Seq:            math.MaxUint64,
+		ArrivedAt:      a.GetArrivedAt(),
+		Priority:       a.GetPriority(),
+		Channel:        a.GetChannel(),
+		PreferredAgent: a.GetPreferredAgent(),
+		PreferredUntil: a.GetPreferredUntil(),
+		Site:           a.GetSite(),
+	}
+}
+
+// heldBy reports whether the record is this contact held, as it arrived,
+// for agent: the commit of an arrival proposed with that hold.
+func (m *contactMachine) heldBy(agent string) bool {
+	return m.hasRec && m.rec.State == pb.ContactState_CONTACT_STATE_RESERVED && m.rec.AgentID == agent &&
+		m.rec.Attempts == 1 && m.rec.OfferID == OfferID(m.id, m.shard, m.rec.Seq, 1)
+}
+
+// holdAnswered proposes the arrival once the queue has said whether to hold
+// the contact for an agent in the same commit.
+func (m *contactMachine) holdAnswered(h holdAnswer, fx *effects) {
+	t := m.arriving
+	if t == nil || m.hasRec {
+		m.settled(fx, h.hold)
+		return
+	}
+	t.hold = h.hold
+	m.propose(t, fx)
+}
+
+// propose proposes arrival t, held for t.hold's agent if it names one.
+func (m *contactMachine) propose(t *tagArrive, fx *effects) {
+	m.arriving = nil
+	t.cmd.GetContactArrive().HoldFor = t.hold.agentID
+	fx.proposeCmd(t.cmd, *t)
 }
 
 // Extras returns a contact's requirements beyond its queue's.
@@ -233,12 +308,34 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 	switch t := c.tag.(type) {
 	case tagArrive:
 		replies := m.replies
-		m.replies, m.req = nil, nil
+		m.replies = nil
+		if shard.Undecided(res.Err) {
+			// It may still commit, hold and all: the callers retry, and
+			// this actor proposes the same arrival again, which a commit
+			// in between makes a duplicate.
+			for _, r := range replies {
+				fx.reply(arrivalReplyFunc(r, m.replyFor(res.Err)))
+			}
+			m.arriving = &t
+			fx.timer("arrive", m.timing.Retry)
+			return
+		}
+		m.req = nil
+		held := t.hold.agentID != "" && (!res.Duplicate || m.heldBy(t.hold.agentID))
+		if !held {
+			// The queue forgets what it answered for this arrival.
+			m.settled(fx, t.hold)
+		}
 		if res.Err != nil {
 			for _, r := range replies {
 				fx.reply(arrivalReplyFunc(r, m.replyFor(res.Err)))
 			}
 			fx.stop = true
+			return
+		}
+		if held {
+			fx.send(m.queueTarget(), enqueued{rec: m.rec, extras: t.extras, replies: replies, held: true})
+			m.locked(t.hold, fx)
 			return
 		}
 		if m.rec.State == pb.ContactState_CONTACT_STATE_QUEUED {
@@ -255,12 +352,11 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 			fx.send(m.queueTarget(), lockFailed{contactID: m.id, agentID: t.l.agentID, seq: t.l.seq, requeue: queued, rec: m.rec, extras: extrasOf(&m.rec), avoid: m.liveAvoid(now)})
 			return
 		}
-		m.agentShard, m.round, m.queueSeq, m.granted = t.l.agentShard, t.l.round, t.l.seq, false
-		m.sendReserve(fx)
-		fx.timer("reserve", m.timing.Retry)
+		m.locked(t.l, fx)
 	case tagUnlock:
 		if res.Err != nil {
 			fx.log("unlock refused", "contact_id", m.id, "err", res.Err)
+			m.settled(fx, lockContact{})
 			return
 		}
 		fx.cancel("reserve")
@@ -320,6 +416,14 @@ func (m *contactMachine) lock(now int64, l lockContact, fx *effects) {
 		OfferId:   OfferID(m.id, m.shard, m.rec.Seq, m.rec.Attempts+1),
 	}}
 	fx.proposeCmd(cmd, tagLock{l: l})
+}
+
+// locked asks the agent's shard to reserve the agent the contact is now
+// held for.
+func (m *contactMachine) locked(l lockContact, fx *effects) {
+	m.agentShard, m.round, m.queueSeq, m.granted = l.agentShard, l.round, l.seq, false
+	m.sendReserve(fx)
+	fx.timer("reserve", m.timing.Retry)
 }
 
 func (m *contactMachine) sendReserve(fx *effects) {
@@ -429,6 +533,9 @@ func (m *contactMachine) unlock(now int64, reason pb.UnlockReason, ackAgent bool
 	if reason != pb.UnlockReason_UNLOCK_REASON_DECLINED {
 		tag.avoid = m.rec.AgentID
 	}
+	// Until it is back in line, the queue holds no later arrival for an
+	// agent as it arrives: it would pass this contact.
+	fx.send(m.queueTarget(), returning{contactID: m.id})
 	fx.proposeCmd(cmd, tag)
 }
 
@@ -508,11 +615,9 @@ func instructionBackoff(base time.Duration, attempt uint32) time.Duration {
 	return min(d, maxInstructionBackoff)
 }
 
-// OfferID names the attempt-th hold of a contact. The shard and the
-// contact's shard sequence make it unique for ever, even when a carrier
-// reuses a contact id in another queue or after the retention.
-func OfferID(contactID string, shard uint32, seq uint64, attempt uint32) string {
-	return fmt.Sprintf("%s#%d-%d-%d", contactID, shard, seq, attempt)
+// OfferID names the attempt-th hold of a contact (shard.OfferID).
+func OfferID(contactID string, shardID uint32, seq uint64, attempt uint32) string {
+	return shard.OfferID(contactID, shardID, seq, attempt)
 }
 
 func (m *contactMachine) instructionAcked(now int64, a instructionAcked, fx *effects) {
@@ -638,6 +743,10 @@ func (m *contactMachine) timer(now int64, t timerFired, fx *effects) {
 			fx.timer("reserve", m.timing.Probe)
 		} else {
 			fx.timer("reserve", m.timing.Retry)
+		}
+	case t.key == "arrive":
+		if a := m.arriving; a != nil && !m.hasRec {
+			m.propose(a, fx)
 		}
 	case t.key == "ended":
 		switch {

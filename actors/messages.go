@@ -22,14 +22,49 @@ type arrival struct {
 type startContact struct {
 	req   *pb.ContactArrival
 	reply func(*pb.ArrivalReply)
+	// arrive is the arrival to propose, when the queue built it (no
+	// customer context to read first), with its extra requirements and the
+	// hold the queue answered for it (agentID empty: none).
+	arrive *pb.Command
+	extras routing.Requirements
+	hold   lockContact
 }
 
-// enqueued: the contact's arrival is committed; the queue lines it up and
-// answers the carrier.
+// holdAsk: a contact about to propose its arrival asks its queue whether
+// to be held for a free agent in the same commit.
+type holdAsk struct {
+	w      match.Waiting
+	extras routing.Requirements
+}
+
+// holdAnswer is the queue's answer to holdAsk: the hold to commit with the
+// arrival, or none (hold.agentID empty): wait in line.
+type holdAnswer struct {
+	hold lockContact
+}
+
+// enqueued: the contact's arrival is committed; the queue lines it up
+// (unless it was held for an agent as it arrived) and answers the carrier.
 type enqueued struct {
 	rec     shard.Contact
 	extras  routing.Requirements
 	replies []func(*pb.ArrivalReply)
+	held    bool
+}
+
+// returning: a held contact is about to go back in line (its unlock is
+// being committed).
+type returning struct {
+	contactID string
+}
+
+// lineSettled: a contact the queue answered a hold for, or heard is
+// returning, will not be lined by that: its arrival was not committed by
+// this request, or its unlock was refused. The hold it was given, if any,
+// is to be forgotten.
+type lineSettled struct {
+	contactID string
+	hold      lockContact
 }
 
 // dequeued: a waiting contact ended (abandoned).

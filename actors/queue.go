@@ -34,7 +34,10 @@ type queueMachine struct {
 	// Admitted arrivals whose commit is in flight, for max size and
 	// duplicate detection.
 	arriving map[string]bool
-	wakeAt   int64
+	// unheld: arrivals that found no free agent (holdAsk), until their
+	// commit puts them in line, with when they asked.
+	unheld map[string]int64
+	wakeAt int64
 	// lockSeq numbers the holds this queue asks for.
 	lockSeq uint64
 	// peers caches, per agent, the agent's other queues.
@@ -59,6 +62,7 @@ func newQueueMachine(q *routing.Queue, shardID uint32, fence *pb.Fence, e *env, 
 		idx:      match.New(e.cfg, q),
 		lookup:   lookup,
 		arriving: make(map[string]bool),
+		unheld:   make(map[string]int64),
 		peers:    make(map[string][]string),
 	}
 }
@@ -69,18 +73,9 @@ func (m *queueMachine) contactTarget(id string) target {
 
 // line puts a committed, queued contact in line.
 func (m *queueMachine) line(now int64, c *shard.Contact, extras routing.Requirements, avoid ...match.Avoid) {
-	a := c.Arrival
-	m.idx.Add(match.Waiting{
-		Avoid:          avoid,
-		ContactID:      c.ID(),
-		Seq:            c.Seq,
-		ArrivedAt:      a.GetArrivedAt(),
-		Priority:       a.GetPriority(),
-		Channel:        a.GetChannel(),
-		PreferredAgent: a.GetPreferredAgent(),
-		PreferredUntil: a.GetPreferredUntil(),
-		Site:           a.GetSite(),
-	}, extras, now)
+	w := waitingOf(c.Arrival)
+	w.Seq, w.Avoid = c.Seq, avoid
+	m.idx.Add(w, extras, now)
 }
 
 func (m *queueMachine) step(now int64, in any, fx *effects) {
@@ -88,11 +83,24 @@ func (m *queueMachine) step(now int64, in any, fx *effects) {
 	case arrival:
 		m.arrival(now, in, fx)
 		return
+	case holdAsk:
+		m.holdAtArrival(now, in, fx)
 	case enqueued:
 		delete(m.arriving, in.rec.ID())
-		m.line(now, &in.rec, in.extras)
+		delete(m.unheld, in.rec.ID())
+		if !in.held {
+			m.line(now, &in.rec, in.extras)
+		}
 		for _, r := range in.replies {
 			fx.reply(arrivalReplyFunc(r, m.queuedReply(now, &in.rec)))
+		}
+	case returning:
+		m.unheld[in.contactID] = now
+		return
+	case lineSettled:
+		delete(m.unheld, in.contactID)
+		if in.hold.agentID != "" {
+			m.idx.Untake(in.hold.agentID, in.hold.seq)
 		}
 	case dequeued:
 		delete(m.arriving, in.contactID)
@@ -100,6 +108,7 @@ func (m *queueMachine) step(now int64, in any, fx *effects) {
 			m.abandoned++
 		}
 	case requeued:
+		delete(m.unheld, in.rec.ID())
 		m.line(now, &in.rec, in.extras, in.avoid...)
 	case lockFailed:
 		m.idx.Untake(in.agentID, in.seq)
@@ -160,7 +169,7 @@ func (m *queueMachine) arrival(now int64, a arrival, fx *effects) {
 	if m.arriving[id] {
 		// A retry of an arrival still being committed: the contact actor
 		// answers both.
-		fx.send(m.contactTarget(id), startContact(a))
+		fx.send(m.contactTarget(id), startContact{req: a.req, reply: a.reply})
 		return
 	}
 	if c, ok := m.lookup(id); ok {
@@ -191,7 +200,14 @@ func (m *queueMachine) arrival(now int64, a arrival, fx *effects) {
 	}
 	m.arriving[id] = true
 	m.arrived++
-	fx.send(m.contactTarget(id), startContact(a))
+	start := startContact{req: a.req, reply: a.reply}
+	if req.GetCustomerKey() == "" {
+		// Nothing to read first: build the arrival here and decide the
+		// hold now, a hop sooner.
+		start.arrive, start.extras = arrivalCommand(now, m.shard, m.env.cfg, m.cfg, req, customerLoaded{})
+		start.hold = m.holdFor(now, waitingOf(start.arrive.GetContactArrive()), start.extras, fx)
+	}
+	fx.send(m.contactTarget(id), start)
 }
 
 // admit applies the queue's admission rules; it returns why not, or "".
@@ -312,20 +328,62 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 // ask for the same agent meanwhile: every such clash costs a declined
 // reservation, two commits and the contact's place in line.
 func (m *queueMachine) hold(now int64, w *match.Waiting, agent string, agentShard uint32, round uint64, fx *effects) {
+	m.idx.Remove(w.ContactID)
+	fx.send(m.contactTarget(w.ContactID), m.take(now, w, agent, agentShard, round, fx))
+}
+
+// take counts a slot of agent as held for contact w and returns the
+// contact's lock request.
+func (m *queueMachine) take(now int64, w *match.Waiting, agent string, agentShard uint32, round uint64, fx *effects) lockContact {
 	var version uint64
 	if a, ok := m.idx.Agent(agent); ok {
 		version = a.Version
 	}
-	m.idx.Remove(w.ContactID)
 	m.lockSeq++
 	m.idx.Taken(agent, w.Channel, m.lockSeq, now)
 	m.countRouted(now, w)
-	fx.send(m.contactTarget(w.ContactID), lockContact{agentID: agent, agentShard: agentShard, round: round, seq: m.lockSeq})
 	for _, other := range m.otherQueues(agent) {
 		msg := shardMsg(m.fence)
 		msg.Kind = &pb.ShardMessage_AgentHeld{AgentHeld: &pb.AgentHeld{AgentId: agent, Channel: w.Channel, Version: version, Queue: m.name}}
 		fx.send(target{kind: queueKind, shard: m.env.queueShard(other), id: other}, msg)
 	}
+	return lockContact{agentID: agent, agentShard: agentShard, round: round, seq: m.lockSeq}
+}
+
+// unheldFor bounds how long an arrival that found no free agent keeps
+// later arrivals from being held as they arrive (its commit takes at most
+// the log's apply timeout; a lost answer must not stop holds for good).
+const unheldFor = int64(6 * time.Second)
+
+// holdAtArrival answers a contact about to be committed: the agent to hold
+// it for in the same commit, when the queue would serve it at once. Not
+// while an earlier arrival that found no agent is still being committed:
+// it is not in line yet, and a later one must not pass it.
+func (m *queueMachine) holdAtArrival(now int64, h holdAsk, fx *effects) {
+	fx.send(m.contactTarget(h.w.ContactID), holdAnswer{hold: m.holdFor(now, h.w, h.extras, fx)})
+}
+
+// holdFor decides the hold of an arrival: the agent it is held for (taken
+// here), or none, and then it counts as on its way into line.
+func (m *queueMachine) holdFor(now int64, w match.Waiting, extras routing.Requirements, fx *effects) lockContact {
+	if m.noneUnheld(now) {
+		if a, ok := m.idx.MatchArriving(w, extras, now); ok {
+			return m.take(now, &w, a.ID, a.Shard, 0, fx)
+		}
+	}
+	m.unheld[w.ContactID] = now
+	return lockContact{}
+}
+
+// noneUnheld reports whether no arrival that found no free agent is still
+// being committed, forgetting those asked longer than unheldFor ago.
+func (m *queueMachine) noneUnheld(now int64) bool {
+	for id, at := range m.unheld {
+		if now-at > unheldFor {
+			delete(m.unheld, id)
+		}
+	}
+	return len(m.unheld) == 0
 }
 
 // otherQueues lists the queues other than this one that agent may serve.

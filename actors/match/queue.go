@@ -564,6 +564,33 @@ func (q *Queue) bestInPool(p *pool, w *Waiting, now int64) *Agent {
 	return nil
 }
 
+// MatchArriving returns the agent to hold a contact for as it arrives, if
+// the queue would serve it at once: a free agent may serve it and, put in
+// line now, it would be the next contact held. With the queue matched up
+// (no free agent able to serve anyone waiting), that is exactly when some
+// free agent can serve it, so no one waiting is passed over. It changes
+// nothing; the caller calls Taken. in.Seq may be unknown (the contact is
+// not committed yet): it then ranks after everyone who arrived at the same
+// instant.
+func (q *Queue) MatchArriving(in Waiting, extras routing.Requirements, now int64) (*Agent, bool) {
+	if _, ok := q.waiting[in.ContactID]; ok {
+		return nil, false
+	}
+	if q.pooled == 0 {
+		return nil, false
+	}
+	w := q.Add(in, extras, now)
+	if w == nil {
+		return nil, false
+	}
+	next, a, ok := q.NextMatch(now)
+	q.Remove(in.ContactID)
+	if !ok || next != w {
+		return nil, false
+	}
+	return a, true
+}
+
 // NextMatch returns the next contact to hold and the agent to offer it to:
 // contacts waiting for a preferred agent who is free first, then the best
 // contact (priority after ageing, then arrival) that some free agent can

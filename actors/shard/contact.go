@@ -1,6 +1,8 @@
 package shard
 
 import (
+	"strconv"
+
 	pb "github.com/tsunagu/tsunagu/proto/routingv1"
 	"google.golang.org/protobuf/proto"
 )
@@ -47,9 +49,13 @@ func (s *State) contactArrive(at int64, a *pb.ContactArrive) Result {
 	}
 	s.forgetEnded(at)
 	arr := a
-	if arr.GetArrivedAt() == 0 || arr.GetArrivedAt() > at {
+	if arr.GetArrivedAt() == 0 || arr.GetArrivedAt() > at || arr.GetHoldFor() != "" {
+		// The record keeps the arrival; the hold is the contact's state.
 		arr = proto.CloneOf(a)
-		arr.ArrivedAt = at
+		arr.HoldFor = ""
+		if arr.GetArrivedAt() == 0 || arr.GetArrivedAt() > at {
+			arr.ArrivedAt = at
+		}
 	}
 	c := &Contact{
 		Arrival:    arr,
@@ -59,7 +65,22 @@ func (s *State) contactArrive(at int64, a *pb.ContactArrive) Result {
 	}
 	s.nextSeq++
 	s.contacts[c.ID()] = c
-	return s.contactResult(c, s.contactEvent(at, c, ""))
+	r := s.contactResult(c, s.contactEvent(at, c, ""))
+	if agent := a.GetHoldFor(); agent != "" {
+		// Held in the same commit: observers see it queued, then reserved
+		// for its first offer, at one instant.
+		s.lock(at, c, agent, OfferID(c.ID(), s.shard, c.Seq, 1))
+		r.Contact = *c
+		r.Events = append(r.Events, s.contactEvent(at, c, ""))
+	}
+	return r
+}
+
+// OfferID names the attempt-th hold of a contact. The shard and the
+// contact's shard sequence make it unique for ever, even when a carrier
+// reuses a contact id in another queue or after the retention.
+func OfferID(contactID string, shard uint32, seq uint64, attempt uint32) string {
+	return contactID + "#" + strconv.FormatUint(uint64(shard), 10) + "-" + strconv.FormatUint(seq, 10) + "-" + strconv.FormatUint(uint64(attempt), 10)
 }
 
 // forgetEnded drops a few contacts that ended longer than the retention
@@ -145,13 +166,18 @@ func (s *State) contactLock(at int64, l *pb.ContactLock) Result {
 	if c.State != pb.ContactState_CONTACT_STATE_QUEUED {
 		return Result{Err: errorf(ErrIllegalTransition, "contact %q is %v, not queued", c.ID(), c.State)}
 	}
+	s.lock(at, c, l.GetAgentId(), l.GetOfferId())
+	return s.contactResult(c, s.contactEvent(at, c, ""))
+}
+
+// lock holds queued contact c for agent under offerID.
+func (s *State) lock(at int64, c *Contact, agent, offerID string) {
 	c.State = pb.ContactState_CONTACT_STATE_RESERVED
 	c.StateSince = at
 	c.Attempts++
-	c.AgentID = l.GetAgentId()
-	c.OfferID = l.GetOfferId()
+	c.AgentID = agent
+	c.OfferID = offerID
 	c.LockedAt = at
-	return s.contactResult(c, s.contactEvent(at, c, ""))
 }
 
 func (s *State) heldBy(c *Contact, offerID string, want pb.ContactState) error {

@@ -673,7 +673,13 @@ type ContactArrive struct {
 	PreferredUntil int64  `protobuf:"varint,13,opt,name=preferred_until,json=preferredUntil,proto3" json:"preferred_until,omitempty"`
 	Language       string `protobuf:"bytes,14,opt,name=language,proto3" json:"language,omitempty"`
 	// The site the contact arrived at, from the carrier; empty when unknown.
-	Site          string `protobuf:"bytes,15,opt,name=site,proto3" json:"site,omitempty"`
+	Site string `protobuf:"bytes,15,opt,name=site,proto3" json:"site,omitempty"`
+	// Set when the queue found a free agent for the contact as it arrived:
+	// the contact is held for that agent in the same commit (as a ContactLock
+	// of its first offer would), so routing a contact that finds an agent
+	// free costs one commit in its queue's shard, not two. Every member of a
+	// cluster must apply it: members that predate the field would not.
+	HoldFor       string `protobuf:"bytes,16,opt,name=hold_for,json=holdFor,proto3" json:"hold_for,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -809,6 +815,13 @@ func (x *ContactArrive) GetLanguage() string {
 func (x *ContactArrive) GetSite() string {
 	if x != nil {
 		return x.Site
+	}
+	return ""
+}
+
+func (x *ContactArrive) GetHoldFor() string {
+	if x != nil {
+		return x.HoldFor
 	}
 	return ""
 }
@@ -2334,7 +2347,7 @@ const file_routingv1_commands_proto_rawDesc = "" +
 	"\x12agent_wrap_up_done\x18\x1a \x01(\v2#.tsunagu.routing.v1.AgentWrapUpDoneH\x00R\x0fagentWrapUpDoneB\x06\n" +
 	"\x04kind\"G\n" +
 	"\fCommandBatch\x127\n" +
-	"\bcommands\x18\x01 \x03(\v2\x1b.tsunagu.routing.v1.CommandR\bcommands\"\x96\x05\n" +
+	"\bcommands\x18\x01 \x03(\v2\x1b.tsunagu.routing.v1.CommandR\bcommands\"\xb1\x05\n" +
 	"\rContactArrive\x12\x1d\n" +
 	"\n" +
 	"contact_id\x18\x01 \x01(\tR\tcontactId\x12\x14\n" +
@@ -2355,7 +2368,8 @@ const file_routingv1_commands_proto_rawDesc = "" +
 	"\x0fpreferred_agent\x18\f \x01(\tR\x0epreferredAgent\x12'\n" +
 	"\x0fpreferred_until\x18\r \x01(\x03R\x0epreferredUntil\x12\x1a\n" +
 	"\blanguage\x18\x0e \x01(\tR\blanguage\x12\x12\n" +
-	"\x04site\x18\x0f \x01(\tR\x04site\x1a=\n" +
+	"\x04site\x18\x0f \x01(\tR\x04site\x12\x19\n" +
+	"\bhold_for\x18\x10 \x01(\tR\aholdFor\x1a=\n" +
 	"\x0fAttributesEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"b\n" +
