@@ -31,8 +31,11 @@ type Agent struct {
 	// queues is how many queues the agent serves, queueIdx this one's
 	// place among them (see Queue.spread).
 	queues, queueIdx int
-	score            int32
-	lastOffered      uint64
+	// away: the agent serves other queues and this one is not its home for
+	// its current idle period (see Queue.home).
+	away        bool
+	score       int32
+	lastOffered uint64
 	// soliciting: the agent is choosing among its queues' candidates; it is
 	// not offered contacts by this queue until its next status.
 	soliciting bool
@@ -184,8 +187,18 @@ func (q *Queue) agentBefore(a, b *Agent) bool {
 			return a.occupancy < b.occupancy
 		}
 	}
-	if a.IdleSince != b.IdleSince {
-		return a.IdleSince < b.IdleSince
+	// An agent shared with other queues goes first to its home queue: to
+	// the others it counts as idle homeGrace less. Queues that share
+	// agents then rarely ask for the same one at once.
+	ai, bi := a.IdleSince, b.IdleSince
+	if a.away {
+		ai += homeGrace
+	}
+	if b.away {
+		bi += homeGrace
+	}
+	if ai != bi {
+		return ai < bi
 	}
 	return a.ID < b.ID
 }

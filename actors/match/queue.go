@@ -335,6 +335,7 @@ func (q *Queue) SetAgent(st Status, now int64) bool {
 	}
 	a.inflight = keep
 	a.IdleSince = st.IdleSince
+	a.away = a.queues > 1 && !q.home(a)
 	a.Occupancy = st.Occupancy
 	a.capacity = 0
 	for _, c := range shard.Capacity(a.Profile) {
@@ -714,6 +715,9 @@ const (
 	spreadWindow = int64(50 * time.Millisecond)
 	// spreadMax bounds the agents spread chooses among.
 	spreadMax = 16
+	// homeGrace is how much longer than an agent of its own an agent whose
+	// home is another queue must have been idle before a queue takes it.
+	homeGrace = int64(250 * time.Millisecond)
 )
 
 // ranksWith reports whether a ranks with best (best is at least as good).

@@ -104,12 +104,12 @@ func TestSpread_SharingQueuesMostlyPickApart(t *testing.T) {
 	}
 }
 
-// Beyond the window the strategy decides alone: the agent idle longest by
-// more than spreadWindow, or the most skilled, is every queue's pick.
+// Beyond the grace the strategy decides alone: the agent idle longest by
+// more than homeGrace, or the most skilled, is every queue's pick.
 func TestSpread_KeepsTheStrategyBeyondTheWindow(t *testing.T) {
 	idle := millis(16)
 	for i := 1; i < len(idle); i++ {
-		idle[i] += time.Duration(spreadWindow) + time.Millisecond
+		idle[i] += time.Duration(homeGrace) + time.Millisecond
 	}
 	skilled := levels(16, 1)
 	skilled[9] = 2
@@ -134,6 +134,42 @@ func TestSpread_KeepsTheStrategyBeyondTheWindow(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Queues that share agents take their home agents first, up to homeGrace
+// of idle time, so they almost never ask for the same agent: here 64 agents
+// went idle 10 ms apart, far more than spreadWindow, and each queue still
+// picks an agent of its own, idle within homeGrace of the longest idle.
+func TestHome_QueuesTakeTheirOwnAgentsFirst(t *testing.T) {
+	const trials, queues, agents = 200, 4, 64
+	idle := make([]time.Duration, agents)
+	for i := range idle {
+		idle[i] = time.Duration(i) * 10 * time.Millisecond
+	}
+	same, pairs := 0, 0
+	for trial := range trials {
+		start := at(float64(trial))
+		hs := sharedQueues(t, queues, pb.Strategy_STRATEGY_LONGEST_IDLE, start, idle, levels(agents, 1))
+		got := picks(t, hs, start+int64(time.Second))
+		for i, id := range got {
+			a, _ := hs[i].q.Agent(id)
+			if a.away {
+				t.Errorf("trial %d: q%d picked %s, whose home is another queue", trial, i, id)
+			}
+			if waited := a.IdleSince - start; waited > homeGrace {
+				t.Errorf("trial %d: q%d picked %s, idle %v less than the longest idle; the grace is %v", trial, i, id, time.Duration(waited), time.Duration(homeGrace))
+			}
+			for _, b := range got[i+1:] {
+				pairs++
+				if id == b {
+					same++
+				}
+			}
+		}
+	}
+	if same > 0 {
+		t.Errorf("two queues picked the same agent in %d of %d pairs; want none", same, pairs)
 	}
 }
 
