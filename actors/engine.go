@@ -36,9 +36,16 @@ type Config struct {
 	Clock         Clock
 	Logger        *slog.Logger
 	Timing        Timing
-	// Remote delivers messages for shards this node does not own; nil on a
-	// single node.
-	Remote func(to Address, msg *pb.ShardMessage) error
+	// Remote delivers messages for shards this node does not own, those
+	// for one owner in the order given, and returns how many it could not
+	// (no known owner); nil on a single node.
+	Remote func(msgs []Outgoing) int
+}
+
+// Outgoing is a message for an actor of a shard owned elsewhere.
+type Outgoing struct {
+	To  Address
+	Msg *pb.ShardMessage
 }
 
 // Address names an actor anywhere in the cluster.
@@ -80,7 +87,7 @@ type Engine struct {
 	lookupTimeout time.Duration
 	clock         Clock
 	log           *slog.Logger
-	remote        func(Address, *pb.ShardMessage) error
+	remote        func([]Outgoing) int
 	metrics       Metrics
 	dispatcher    actor.Dispatcher
 
@@ -393,18 +400,50 @@ func (e *Engine) Stop() {
 
 // route delivers msg to the actor named by to, wherever it lives.
 func (e *Engine) route(to target, msg any) {
+	var one [1]Outgoing
+	if o, ok := e.deliverHere(to, msg); ok {
+		one[0] = o
+		e.sendRemote(one[:])
+	}
+}
+
+// routeAll delivers msgs, each to the actor it names: those of shards
+// owned here at once, the others to their owners, all those for one owner
+// together. buf is reused for the latter and returned for the next call.
+func (e *Engine) routeAll(msgs []outbound, buf []Outgoing) []Outgoing {
+	out := buf[:0]
+	for _, m := range msgs {
+		if o, ok := e.deliverHere(m.to, m.msg); ok {
+			out = append(out, o)
+		}
+	}
+	e.sendRemote(out)
+	clear(out)
+	return out[:0]
+}
+
+// deliverHere delivers msg if its actor's shard is owned here; otherwise
+// it returns it for its owner (ok), or drops it when it cannot go there.
+func (e *Engine) deliverHere(to target, msg any) (o Outgoing, ok bool) {
 	if h := e.host(to.shard); h != nil {
 		h.deliver(to, msg)
-		return
+		return o, false
 	}
-	sm, ok := msg.(*pb.ShardMessage)
-	if !ok || e.remote == nil {
+	sm, isShardMsg := msg.(*pb.ShardMessage)
+	if !isShardMsg || e.remote == nil {
 		e.metrics.Undeliverable.Add(1)
 		e.log.Warn("message for a shard not owned here dropped", "shard", to.shard, "to", to.id, "type", fmt.Sprintf("%T", msg))
+		return o, false
+	}
+	return Outgoing{To: Address{Kind: to.kind.String(), Shard: to.shard, ID: to.id}, Msg: sm}, true
+}
+
+func (e *Engine) sendRemote(msgs []Outgoing) {
+	if len(msgs) == 0 {
 		return
 	}
-	if err := e.remote(Address{Kind: to.kind.String(), Shard: to.shard, ID: to.id}, sm); err != nil {
-		e.metrics.Undeliverable.Add(1)
+	if n := e.remote(msgs); n > 0 {
+		e.metrics.Undeliverable.Add(uint64(n))
 	}
 }
 

@@ -46,6 +46,8 @@ type shell struct {
 	gen      uint64
 	// fx is reused for every input: the shell runs one input at a time.
 	fx effects
+	// remote is reused for the messages of one step bound for other nodes.
+	remote []Outgoing
 }
 
 type armed struct {
@@ -158,9 +160,7 @@ func (s *shell) execute(fx *effects) {
 			root.Send(self, committed{tag: tag, res: r})
 		})
 	}
-	for _, o := range fx.sends {
-		s.e.route(o.to, o.msg)
-	}
+	s.remote = s.e.routeAll(fx.sends, s.remote)
 	for _, n := range fx.notices {
 		s.e.bus.Notify(n.agentID, n.n)
 	}

@@ -117,8 +117,9 @@ func (n *Node) runCluster() error {
 	props := actor.PropsFromFunc(func(ctx actor.Context) {
 		switch m := ctx.Message().(type) {
 		case *pb.RemoteEnvelope:
-			if err := n.engine.Deliver(actors.Address{Kind: m.GetKind(), Shard: m.GetShard(), ID: m.GetId()}, m.GetMsg()); err != nil {
-				n.log.Debug("remote message refused", "shard", m.GetShard(), "to", m.GetId(), "err", err)
+			n.deliver(m)
+			for _, more := range m.GetMore() {
+				n.deliver(more)
 			}
 		case *pb.ShardOwner:
 			n.noteOwner(m)
@@ -131,6 +132,13 @@ func (n *Node) runCluster() error {
 	observe := func(s uint32, term uint64) { n.engine.ObserveTerm(s, term) }
 	n.cluster.Run(n.engine.Apply, owner{n}, observe)
 	return nil
+}
+
+// deliver hands one envelope's message to its actor here.
+func (n *Node) deliver(m *pb.RemoteEnvelope) {
+	if err := n.engine.Deliver(actors.Address{Kind: m.GetKind(), Shard: m.GetShard(), ID: m.GetId()}, m.GetMsg()); err != nil {
+		n.log.Debug("remote message refused", "shard", m.GetShard(), "to", m.GetId(), "err", err)
+	}
 }
 
 // noteOwner keeps the newest owner announcement per shard.
@@ -157,22 +165,55 @@ func (n *Node) ownerOf(shardID uint32) (string, bool) {
 	return id, ok
 }
 
-// sendRemote delivers a message to the actor of a shard owned elsewhere.
-func (n *Node) sendRemote(to actors.Address, msg *pb.ShardMessage) error {
-	id, ok := n.ownerOf(to.Shard)
+// sendRemote delivers messages to actors of shards owned elsewhere: one
+// envelope per owner, carrying those for it in order. It returns how many
+// had no owner to go to.
+func (n *Node) sendRemote(msgs []actors.Outgoing) int {
+	type batch struct {
+		addr string
+		env  *pb.RemoteEnvelope
+	}
+	var buf [4]batch
+	batches, lost := buf[:0], 0
+	for _, m := range msgs {
+		addr, err := n.remoteAddr(m.To.Shard)
+		if err != nil {
+			lost++
+			continue
+		}
+		env := &pb.RemoteEnvelope{Kind: m.To.Kind, Shard: m.To.Shard, Id: m.To.ID, Msg: m.Msg}
+		i := 0
+		for i < len(batches) && batches[i].addr != addr {
+			i++
+		}
+		if i == len(batches) {
+			batches = append(batches, batch{addr: addr, env: env})
+			continue
+		}
+		batches[i].env.More = append(batches[i].env.More, env)
+	}
+	for _, b := range batches {
+		n.sys.Root.Send(actor.NewPID(b.addr, routerName), b.env)
+	}
+	return lost
+}
+
+// remoteAddr is the protoactor address of the owner of a shard owned
+// elsewhere.
+func (n *Node) remoteAddr(shardID uint32) (string, error) {
+	id, ok := n.ownerOf(shardID)
 	if !ok {
-		return fmt.Errorf("no known owner of shard %d", to.Shard)
+		return "", fmt.Errorf("no known owner of shard %d", shardID)
 	}
 	m, ok := n.cluster.Member(id)
 	if !ok || m.GetRemoteAddr() == "" {
-		return fmt.Errorf("owner %q of shard %d has no remote address", id, to.Shard)
+		return "", fmt.Errorf("owner %q of shard %d has no remote address", id, shardID)
 	}
 	if id == n.cfg.NodeID {
 		// Owned here by the log but not yet by the engine (acquiring).
-		return fmt.Errorf("%w: shard %d", actors.ErrNotOwner, to.Shard)
+		return "", fmt.Errorf("%w: shard %d", actors.ErrNotOwner, shardID)
 	}
-	n.sys.Root.Send(actor.NewPID(m.GetRemoteAddr(), routerName), &pb.RemoteEnvelope{Kind: to.Kind, Shard: to.Shard, Id: to.ID, Msg: msg})
-	return nil
+	return m.GetRemoteAddr(), nil
 }
 
 // owner is the cluster's view of the node: the engine hosts a shard, and

@@ -533,10 +533,16 @@ func (x *MetaState) GetOwners() []*ShardOwner {
 type RemoteEnvelope struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// "queue", "agent" or "contact".
-	Kind          string        `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
-	Shard         uint32        `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
-	Id            string        `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
-	Msg           *ShardMessage `protobuf:"bytes,4,opt,name=msg,proto3" json:"msg,omitempty"`
+	Kind  string        `protobuf:"bytes,1,opt,name=kind,proto3" json:"kind,omitempty"`
+	Shard uint32        `protobuf:"varint,2,opt,name=shard,proto3" json:"shard,omitempty"`
+	Id    string        `protobuf:"bytes,3,opt,name=id,proto3" json:"id,omitempty"`
+	Msg   *ShardMessage `protobuf:"bytes,4,opt,name=msg,proto3" json:"msg,omitempty"`
+	// Further messages for actors on the same member, delivered after this
+	// one, in order: what one actor's step sends there goes as one envelope
+	// (an agent's status to each of its queues, a hold's notice to each of
+	// an agent's other queues). Only the outer envelope carries more; the
+	// receiver ignores more inside more.
+	More          []*RemoteEnvelope `protobuf:"bytes,5,rep,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -599,6 +605,13 @@ func (x *RemoteEnvelope) GetMsg() *ShardMessage {
 	return nil
 }
 
+func (x *RemoteEnvelope) GetMore() []*RemoteEnvelope {
+	if x != nil {
+		return x.More
+	}
+	return nil
+}
+
 var File_routingv1_cluster_proto protoreflect.FileDescriptor
 
 const file_routingv1_cluster_proto_rawDesc = "" +
@@ -634,12 +647,13 @@ const file_routingv1_cluster_proto_rawDesc = "" +
 	"\tMetaState\x124\n" +
 	"\amembers\x18\x01 \x03(\v2\x1a.tsunagu.routing.v1.MemberR\amembers\x12;\n" +
 	"\arouting\x18\x02 \x01(\v2!.tsunagu.routing.v1.RoutingConfigR\arouting\x126\n" +
-	"\x06owners\x18\x03 \x03(\v2\x1e.tsunagu.routing.v1.ShardOwnerR\x06owners\"~\n" +
+	"\x06owners\x18\x03 \x03(\v2\x1e.tsunagu.routing.v1.ShardOwnerR\x06owners\"\xb6\x01\n" +
 	"\x0eRemoteEnvelope\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x14\n" +
 	"\x05shard\x18\x02 \x01(\rR\x05shard\x12\x0e\n" +
 	"\x02id\x18\x03 \x01(\tR\x02id\x122\n" +
-	"\x03msg\x18\x04 \x01(\v2 .tsunagu.routing.v1.ShardMessageR\x03msg*v\n" +
+	"\x03msg\x18\x04 \x01(\v2 .tsunagu.routing.v1.ShardMessageR\x03msg\x126\n" +
+	"\x04more\x18\x05 \x03(\v2\".tsunagu.routing.v1.RemoteEnvelopeR\x04more*v\n" +
 	"\vMemberState\x12\x1c\n" +
 	"\x18MEMBER_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13MEMBER_STATE_ACTIVE\x10\x01\x12\x19\n" +
@@ -683,11 +697,12 @@ var file_routingv1_cluster_proto_depIdxs = []int32{
 	8,  // 7: tsunagu.routing.v1.MetaState.routing:type_name -> tsunagu.routing.v1.RoutingConfig
 	3,  // 8: tsunagu.routing.v1.MetaState.owners:type_name -> tsunagu.routing.v1.ShardOwner
 	9,  // 9: tsunagu.routing.v1.RemoteEnvelope.msg:type_name -> tsunagu.routing.v1.ShardMessage
-	10, // [10:10] is the sub-list for method output_type
-	10, // [10:10] is the sub-list for method input_type
-	10, // [10:10] is the sub-list for extension type_name
-	10, // [10:10] is the sub-list for extension extendee
-	0,  // [0:10] is the sub-list for field type_name
+	7,  // 10: tsunagu.routing.v1.RemoteEnvelope.more:type_name -> tsunagu.routing.v1.RemoteEnvelope
+	11, // [11:11] is the sub-list for method output_type
+	11, // [11:11] is the sub-list for method input_type
+	11, // [11:11] is the sub-list for extension type_name
+	11, // [11:11] is the sub-list for extension extendee
+	0,  // [0:11] is the sub-list for field type_name
 }
 
 func init() { file_routingv1_cluster_proto_init() }
