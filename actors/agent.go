@@ -31,6 +31,9 @@ type agentMachine struct {
 	awaiting  map[string]bool
 	best      *pb.Candidate
 	claiming  bool
+	// quiet: the last round found no candidate, so the agent's next free
+	// status invites its queues instead of opening a round.
+	quiet bool
 
 	// Messages resent until the contact's shard acknowledges them.
 	outcomes map[string]pendingOutcome
@@ -770,6 +773,22 @@ func (m *agentMachine) afterChange(now int64, fx *effects) {
 		return
 	}
 	clear(m.told)
+	if m.quiet {
+		// Nothing waited for the agent last time: queues that have
+		// someone for it now invite it to a round; the others keep it
+		// free for their arrivals, and answer nothing.
+		for _, q := range m.queues {
+			st := m.status(q.Queue.Name, 0)
+			st.GetAgentStatus().Invite = true
+			fx.send(m.queueTarget(q.Queue.Name), st)
+		}
+		return
+	}
+	m.openRound(fx)
+}
+
+// openRound asks every queue of the agent for its best contact for it.
+func (m *agentMachine) openRound(fx *effects) {
 	m.round++
 	m.roundOpen = true
 	for _, q := range m.queues {
@@ -779,7 +798,28 @@ func (m *agentMachine) afterChange(now int64, fx *effects) {
 	fx.timer(fmt.Sprintf("round/%d", m.round), m.env.timing.Round)
 }
 
+// invited opens a round at a queue's invitation, if the agent is still free
+// and not choosing already.
+func (m *agentMachine) invited(fx *effects) {
+	m.quiet = false
+	if m.roundOpen || m.claiming || !m.hasRec || len(m.queues) < 2 {
+		return
+	}
+	for _, n := range m.rec.Free() {
+		if n > 0 {
+			clear(m.awaiting)
+			m.best = nil
+			m.openRound(fx)
+			return
+		}
+	}
+}
+
 func (m *agentMachine) candidate(now int64, c *pb.Candidate, fx *effects) {
+	if c.GetInvite() {
+		m.invited(fx)
+		return
+	}
 	if !m.roundOpen || c.GetRound() != m.round {
 		if c.GetContactId() != "" && !m.claiming && !m.roundOpen {
 			// A late answer from a round that was given up: the queue holds
@@ -817,6 +857,7 @@ func (m *agentMachine) decide(now int64, fx *effects) {
 	clear(m.awaiting)
 	best := m.best
 	m.best = nil
+	m.quiet = best == nil
 	if best == nil {
 		return
 	}

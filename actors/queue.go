@@ -290,6 +290,9 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 		}
 		ok := known && m.idx.SetAgent(s, now)
 		if st.GetRound() == 0 {
+			if st.GetInvite() && ok {
+				m.invite(now, s, fx)
+			}
 			return
 		}
 		c := &pb.Candidate{AgentId: s.ID, Round: st.GetRound(), Queue: m.name}
@@ -321,6 +324,20 @@ func (m *queueMachine) shardMessage(now int64, msg *pb.ShardMessage, fx *effects
 		reply.Kind = &pb.ShardMessage_ClaimFailed{ClaimFailed: &pb.ClaimFailed{AgentId: cl.GetAgentId(), Round: cl.GetRound(), Queue: m.name, ContactId: cl.GetContactId()}}
 		fx.send(target{kind: agentKind, shard: cl.GetAgentShard(), id: cl.GetAgentId()}, reply)
 	}
+}
+
+// invite answers a free agent's inviting status: with a contact waiting
+// that it may serve, the queue keeps the agent for the round it asks it to
+// run (best across queues), instead of holding it for that contact now.
+func (m *queueMachine) invite(now int64, s match.Status, fx *effects) {
+	if _, found := m.idx.BestContact(s.ID, now); !found {
+		return
+	}
+	s.Soliciting = true
+	m.idx.SetAgent(s, now)
+	msg := shardMsg(m.fence)
+	msg.Kind = &pb.ShardMessage_Candidate{Candidate: &pb.Candidate{AgentId: s.ID, Queue: m.name, Invite: true}}
+	fx.send(target{kind: agentKind, shard: s.Shard, id: s.ID}, msg)
 }
 
 // hold takes w out of line and asks its contact actor to hold it for agent.

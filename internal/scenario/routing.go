@@ -52,6 +52,7 @@ var All = []Scenario{
 	{"Strategy/RoundRobin", strategyRoundRobin},
 	{"Strategy/LeastOccupied", strategyLeastOccupied},
 	{"BestAcrossQueues/FreedAgentTakesLongestWaiting", bestAcrossQueues},
+	{"BestAcrossQueues/AfterAQuietSpell", bestAcrossQueuesAfterQuiet},
 	{"Widening/LowerSkillAfterWaiting", wideningSkill},
 	{"Widening/OverflowToPartnerQueueKeepsWaitCredit", wideningOverflow},
 	{"CustomerContext/TierSetsPriority", tierPriority},
@@ -401,6 +402,35 @@ func bestAcrossQueues(t *testing.T, f Factory) {
 	s.Login("dave")
 	if got := fmt.Sprint(serve(s, "dave", 4)); got != "[b2 s1 b1 s2]" {
 		t.Fatalf("dave served %s, want [b2 s1 b1 s2] (priority, then longest wait across queues)", got)
+	}
+}
+
+// An agent whose queues had nobody for it frees while both now have a
+// contact waiting: it still takes the one that has waited longest across
+// its queues, not whichever queue hears of it first.
+func bestAcrossQueuesAfterQuiet(t *testing.T, f Factory) {
+	rc := &pb.RoutingConfig{
+		Queues: []*pb.QueueConfig{{Name: "sales", WrapUp: dur(time.Minute)}, {Name: "billing", WrapUp: dur(time.Minute)}},
+		Agents: []*pb.AgentProfile{{Id: "dave"}},
+	}
+	s := New(t, f, rc, Options{})
+	s.Login("dave")
+	s.WaitFor("both queues to know dave free", func() bool {
+		return s.D.QueueStatus(s, "sales").GetAvailableAgents() == 1 && s.D.QueueStatus(s, "billing").GetAvailableAgents() == 1
+	})
+	s.MustArrive("x", "sales", voice)
+	o := s.Offer("dave")
+	if o.GetContactId() != "x" {
+		t.Fatalf("dave offered %s, want x", o.GetContactId())
+	}
+	s.Accept("dave", o)
+	s.MustArrive("b1", "billing", voice)
+	s.MustArrive("s1", "sales", voice)
+	s.Media("sales", "x", pb.MediaKind_MEDIA_KIND_HUNG_UP)
+	s.WaitAgent("dave", pb.AgentState_AGENT_STATE_WRAP_UP)
+	s.MustCmd("dave", pb.AgentCommandKind_AGENT_COMMAND_KIND_WRAP_UP_DONE, o.GetOfferId())
+	if got := fmt.Sprint(serve(s, "dave", 2)); got != "[b1 s1]" {
+		t.Fatalf("dave served %s after x, want [b1 s1] (longest wait across queues)", got)
 	}
 }
 

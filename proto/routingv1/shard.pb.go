@@ -522,7 +522,13 @@ type AgentStatus struct {
 	// The highest queue_seq of this queue's reservation requests the agent
 	// has answered; the queue still counts the later ones against the agent's
 	// free capacity.
-	SeenSeq       uint64 `protobuf:"varint,9,opt,name=seen_seq,json=seenSeq,proto3" json:"seen_seq,omitempty"`
+	SeenSeq uint64 `protobuf:"varint,9,opt,name=seen_seq,json=seenSeq,proto3" json:"seen_seq,omitempty"`
+	// Set on a status (round 0) of a free agent of several queues whose last
+	// round found nothing: a queue with a contact waiting for the agent does
+	// not hold it, but invites it (Candidate.invite), so the agent runs a
+	// round and takes the best across its queues. Queues with nobody for it
+	// answer nothing, which saves a round's answers while queues are empty.
+	Invite        bool `protobuf:"varint,10,opt,name=invite,proto3" json:"invite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -620,6 +626,13 @@ func (x *AgentStatus) GetSeenSeq() uint64 {
 	return 0
 }
 
+func (x *AgentStatus) GetInvite() bool {
+	if x != nil {
+		return x.Invite
+	}
+	return false
+}
+
 // Candidate answers a soliciting AgentStatus: the queue's best waiting
 // contact for that agent, or none. Nothing is held by a candidate.
 type Candidate struct {
@@ -632,9 +645,13 @@ type Candidate struct {
 	Channel   Channel `protobuf:"varint,5,opt,name=channel,proto3,enum=tsunagu.routing.v1.Channel" json:"channel,omitempty"`
 	// Effective (aged) priority and the original arrival, for comparing
 	// candidates across queues.
-	Priority      int32  `protobuf:"varint,6,opt,name=priority,proto3" json:"priority,omitempty"`
-	ArrivedAt     int64  `protobuf:"varint,7,opt,name=arrived_at,json=arrivedAt,proto3" json:"arrived_at,omitempty"`
-	Seq           uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	Priority  int32  `protobuf:"varint,6,opt,name=priority,proto3" json:"priority,omitempty"`
+	ArrivedAt int64  `protobuf:"varint,7,opt,name=arrived_at,json=arrivedAt,proto3" json:"arrived_at,omitempty"`
+	Seq       uint64 `protobuf:"varint,8,opt,name=seq,proto3" json:"seq,omitempty"`
+	// An invitation (round 0), answering an AgentStatus with invite set: the
+	// queue has a contact waiting for the agent and keeps the agent for its
+	// round; the agent runs one.
+	Invite        bool `protobuf:"varint,9,opt,name=invite,proto3" json:"invite,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -723,6 +740,13 @@ func (x *Candidate) GetSeq() uint64 {
 		return x.Seq
 	}
 	return 0
+}
+
+func (x *Candidate) GetInvite() bool {
+	if x != nil {
+		return x.Invite
+	}
+	return false
 }
 
 // Claim asks a queue to hold the candidate for the agent.
@@ -1402,7 +1426,7 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"\x05queue\x18\x04 \x01(\tR\x05queue\"Y\n" +
 	"\fChannelSlots\x125\n" +
 	"\achannel\x18\x01 \x01(\x0e2\x1b.tsunagu.routing.v1.ChannelR\achannel\x12\x12\n" +
-	"\x04free\x18\x02 \x01(\rR\x04free\"\x9b\x02\n" +
+	"\x04free\x18\x02 \x01(\rR\x04free\"\xb3\x02\n" +
 	"\vAgentStatus\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\x04R\aversion\x124\n" +
@@ -1414,7 +1438,9 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"\vagent_shard\x18\a \x01(\rR\n" +
 	"agentShard\x12\x12\n" +
 	"\x04site\x18\b \x01(\tR\x04site\x12\x19\n" +
-	"\bseen_seq\x18\t \x01(\x04R\aseenSeq\"\xf5\x01\n" +
+	"\bseen_seq\x18\t \x01(\x04R\aseenSeq\x12\x16\n" +
+	"\x06invite\x18\n" +
+	" \x01(\bR\x06invite\"\x8d\x02\n" +
 	"\tCandidate\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x14\n" +
@@ -1425,7 +1451,8 @@ const file_routingv1_shard_proto_rawDesc = "" +
 	"\bpriority\x18\x06 \x01(\x05R\bpriority\x12\x1d\n" +
 	"\n" +
 	"arrived_at\x18\a \x01(\x03R\tarrivedAt\x12\x10\n" +
-	"\x03seq\x18\b \x01(\x04R\x03seq\"\x8e\x01\n" +
+	"\x03seq\x18\b \x01(\x04R\x03seq\x12\x16\n" +
+	"\x06invite\x18\t \x01(\bR\x06invite\"\x8e\x01\n" +
 	"\x05Claim\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x14\n" +
 	"\x05round\x18\x02 \x01(\x04R\x05round\x12\x14\n" +
