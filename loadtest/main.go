@@ -19,6 +19,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"syscall"
 	"time"
@@ -53,6 +54,7 @@ type options struct {
 	timeScale                                                   float64
 	duration                                                    time.Duration
 	quiet                                                       bool
+	cpuProfile                                                  string
 }
 
 func parse(args []string, stderr io.Writer) (options, error) {
@@ -69,6 +71,7 @@ func parse(args []string, stderr io.Writer) (options, error) {
 	fs.Float64Var(&o.timeScale, "time-scale", 0, "override the scenario's time scale")
 	fs.DurationVar(&o.duration, "duration", 0, "override the scenario's arrival period (scenario time); streams that ran to its end run to the new end")
 	fs.BoolVar(&o.quiet, "quiet", false, "no live progress line")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the load generator over the run (go tool pprof) to this file")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -166,6 +169,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if !o.quiet {
 		cfg.Progress = stderr
 	}
+	if o.cpuProfile != "" {
+		stop, err := profileCPU(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
 	res, err := sim.Run(ctx, cfg)
 	if err != nil {
 		return err
@@ -195,4 +205,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return fmt.Errorf("%w: %v", errFailed, rep.Failures())
 	}
 	return nil
+}
+
+// profileCPU starts a CPU profile written to path; stop ends it. The
+// generator shares the machine with the node it drives, so what it costs
+// is part of every figure it reports.
+func profileCPU(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("loadtest: cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("loadtest: cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }
