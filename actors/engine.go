@@ -75,6 +75,9 @@ type Metrics struct {
 	// Fenced counts messages refused because their sender was a deposed
 	// owner.
 	Fenced atomic.Uint64
+	// Commit is the time from an actor's proposal to its applied result:
+	// in a cluster, the commit by a majority of the shard's replicas.
+	Commit Latency
 }
 
 // Engine hosts the actors of the shards this node owns.

@@ -154,9 +154,11 @@ func (s *shell) execute(fx *effects) {
 	}
 	if fx.propose != nil {
 		s.busy = true
-		tag, self, root := fx.tag, s.self, s.e.sys.Root
-		s.e.metrics.Proposals.Add(1)
+		tag, self, root, clock, m := fx.tag, s.self, s.e.sys.Root, s.e.clock, &s.e.metrics
+		m.Proposals.Add(1)
+		start := clock.Now()
 		s.h.log.Propose(fx.propose, func(r *shard.Result) {
+			m.Commit.Observe(clock.Now().Sub(start))
 			root.Send(self, committed{tag: tag, res: r})
 		})
 	}

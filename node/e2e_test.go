@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -238,6 +239,16 @@ func TestE2E_RedisDownRoutesWithoutPersonalisation(t *testing.T) {
 	resp.Body.Close()
 	if !strings.Contains(string(body), "tsunagu_customer_context_fallbacks_total 1\n") {
 		t.Errorf("metrics do not count the fallback:\n%s", body)
+	}
+	// The commits so far (the login, the arrival held for alice, her
+	// reservation) are in the commit histogram, the +Inf bucket holding all.
+	var inf, count int
+	for _, l := range strings.Split(string(body), "\n") {
+		fmt.Sscanf(l, "tsunagu_commit_seconds_bucket{le=\"+Inf\"} %d", &inf)
+		fmt.Sscanf(l, "tsunagu_commit_seconds_count %d", &count)
+	}
+	if count < 3 || inf != count {
+		t.Errorf("commit histogram: count %d, +Inf bucket %d; want at least 3, equal:\n%s", count, inf, body)
 	}
 	scenario.WaitFor(t, "the fallback logged", func() bool {
 		return strings.Contains(logs.String(), "customer context unavailable; routing without personalisation")

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"runtime"
 	"time"
+
+	"github.com/tsunagu/tsunagu/actors"
 )
 
 // metrics writes the Prometheus text exposition of the node's counters.
@@ -22,6 +25,7 @@ func (n *Node) metrics(w http.ResponseWriter, _ *http.Request) {
 	}
 	em := n.engine.Metrics()
 	counter("tsunagu_proposals_total", "Commands proposed to shard logs.", em.Proposals.Load())
+	histogram(w, "tsunagu_commit_seconds", "Time from a command's proposal to its applied result (in a cluster, its commit by a majority of the shard's replicas).", &em.Commit)
 	counter("tsunagu_customer_context_fallbacks_total", "Arrivals routed without personalisation because the customer store failed.", em.CustomerFallbacks.Load())
 	counter("tsunagu_customer_record_failures_total", "Finished interactions the customer store did not take.", em.RecordFailures.Load())
 	counter("tsunagu_undeliverable_total", "Actor messages for shards not served here.", em.Undeliverable.Load())
@@ -42,4 +46,14 @@ func (n *Node) metrics(w http.ResponseWriter, _ *http.Request) {
 	gauge("tsunagu_heap_bytes", "Go heap in use.", float64(ms.HeapAlloc))
 	gauge("tsunagu_goroutines", "Goroutines.", float64(runtime.NumGoroutine()))
 	gauge("tsunagu_uptime_seconds", "Seconds since start.", time.Since(n.started).Seconds())
+}
+
+// histogram writes l as a Prometheus histogram in seconds.
+func histogram(w io.Writer, name, help string, l *actors.Latency) {
+	le, count, sum := l.Cumulative()
+	fmt.Fprintf(w, "# HELP %s %s\n# TYPE %s histogram\n", name, help, name)
+	for i, b := range actors.LatencyBounds {
+		fmt.Fprintf(w, "%s_bucket{le=\"%g\"} %d\n", name, b.Seconds(), le[i])
+	}
+	fmt.Fprintf(w, "%s_bucket{le=\"+Inf\"} %d\n%s_sum %g\n%s_count %d\n", name, count, name, sum.Seconds(), name, count)
 }
