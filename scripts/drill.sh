@@ -11,7 +11,9 @@
 #   OUT=/tmp/drill.json scripts/drill.sh              # keep the result file
 #
 # The scenario's queues and agents are written to a node configuration
-# first. DURATION (default 30s) overrides the scenario's arrival period.
+# first. DURATION (default 30s) overrides the scenario's arrival period;
+# SETTLE (default 3, seconds) is the wait between the members reporting
+# healthy and the load.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SCENARIO=${SCENARIO:-loadtest/scenarios/cluster-steady.json}
@@ -40,6 +42,10 @@ pids+=($!)
 for i in 1 2 3; do
 	until curl -sf "http://127.0.0.$i:8080/healthz" >/dev/null; do sleep 0.2; done
 done
+# A cluster just bootstrapped leaves some requests of its first seconds
+# unanswered (docs/architecture.md, Known imperfections); the drill is
+# about the kill, so its agents log in once that has passed.
+sleep "${SETTLE:-3}"
 
 "$WORK/loadtest" -scenario "$SCENARIO" -duration "$DURATION" -nats nats://127.0.0.1:4222 -out "$OUT" -quiet >"$WORK/loadtest.log" 2>&1 &
 lt=$!
