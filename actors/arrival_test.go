@@ -225,3 +225,39 @@ func errOf(r *pb.ArrivalReply) error {
 	}
 	return nil
 }
+
+// refusingLog refuses, as the state would a conflicting or malformed
+// arrival, the commands refuse picks, once each; it passes the rest on.
+type refusingLog struct {
+	inner  *cluster.MemoryLog[*shard.Result]
+	refuse func(*pb.Command) bool
+}
+
+func (l refusingLog) Propose(cmd *pb.Command, done func(*shard.Result)) {
+	if l.refuse(cmd) {
+		done(&shard.Result{Err: &shard.Error{Code: pb.ErrorCode_ERROR_CODE_CONFLICT, Msg: "test: refused"}})
+		return
+	}
+	l.inner.Propose(cmd, done)
+}
+
+// An arrival held for a free agent but refused by its commit gives the
+// agent back: the next contact goes to them at once (DESIGN.md, invariant
+// 3: no eligible agent idle while a contact waits).
+func TestArrival_RefusedHeldArrivalGivesTheAgentBack(t *testing.T) {
+	refuse := undecidedOnce(func(c *pb.Command) bool { return c.GetContactArrive().GetHoldFor() != "" })
+	d := newEngineWithLogs(t, scenario.Basic(), 4, scenario.Options{}, func(_ uint32, l actors.Log) actors.Log {
+		return refusingLog{inner: l.(*cluster.MemoryLog[*shard.Result]), refuse: refuse}
+	})
+	s := &scenario.S{T: t, D: d}
+	s.Login("alice")
+	availableIn(s, "support", 1)
+	if r := s.Arrive("c1", "support", pb.Channel_CHANNEL_VOICE); r.GetError().GetCode() != pb.ErrorCode_ERROR_CODE_CONFLICT {
+		t.Fatalf("first arrival answered %v; want the refusal", r)
+	}
+	availableIn(s, "support", 1)
+	s.MustArrive("c2", "support", pb.Channel_CHANNEL_VOICE)
+	if o := s.Offer("alice"); o.GetContactId() != "c2" {
+		t.Fatalf("alice offered %s; want c2", o.GetContactId())
+	}
+}

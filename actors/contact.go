@@ -140,13 +140,13 @@ func (m *contactMachine) step(now int64, in any, fx *effects) {
 func (m *contactMachine) start(now int64, s startContact, fx *effects) {
 	if m.hasRec {
 		// A retry that raced the first request, after the commit.
-		m.settled(fx, s.hold)
+		m.settledHold(fx, s.hold)
 		fx.reply(arrivalReplyFunc(s.reply, m.replyFor(nil)))
 		return
 	}
 	m.replies = append(m.replies, s.reply)
 	if m.req != nil {
-		m.settled(fx, s.hold)
+		m.settledHold(fx, s.hold)
 		return // the first request is on its way; answer both then
 	}
 	m.req = s.req
@@ -169,6 +169,15 @@ func (m *contactMachine) start(now int64, s startContact, fx *effects) {
 // by this request, and to forget the hold it gave, if any.
 func (m *contactMachine) settled(fx *effects, hold lockContact) {
 	fx.send(m.queueTarget(), lineSettled{contactID: m.id, hold: hold})
+}
+
+// settledHold gives back a hold that came with a request this actor does
+// not propose (a retry racing the first): it says nothing of the first
+// request, which is still on its way into line.
+func (m *contactMachine) settledHold(fx *effects, hold lockContact) {
+	if hold.agentID != "" {
+		fx.send(m.queueTarget(), lineSettled{contactID: m.id, hold: hold, keepUnheld: true})
+	}
 }
 
 // arrive builds the arrival once the customer context is read and asks
@@ -321,7 +330,7 @@ func (m *contactMachine) committed(now int64, c committed, fx *effects) {
 			return
 		}
 		m.req = nil
-		held := t.hold.agentID != "" && (!res.Duplicate || m.heldBy(t.hold.agentID))
+		held := t.hold.agentID != "" && res.Err == nil && (!res.Duplicate || m.heldBy(t.hold.agentID))
 		if !held {
 			// The queue forgets what it answered for this arrival.
 			m.settled(fx, t.hold)

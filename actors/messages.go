@@ -65,6 +65,9 @@ type returning struct {
 type lineSettled struct {
 	contactID string
 	hold      lockContact
+	// keepUnheld: only the hold is given back; another request for the
+	// contact is still on its way into line.
+	keepUnheld bool
 }
 
 // dequeued: a waiting contact ended (abandoned).

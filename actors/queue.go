@@ -98,7 +98,9 @@ func (m *queueMachine) step(now int64, in any, fx *effects) {
 		m.unheld[in.contactID] = now
 		return
 	case lineSettled:
-		delete(m.unheld, in.contactID)
+		if !in.keepUnheld {
+			delete(m.unheld, in.contactID)
+		}
 		if in.hold.agentID != "" {
 			m.idx.Untake(in.hold.agentID, in.hold.seq)
 		}
@@ -368,9 +370,10 @@ func (m *queueMachine) take(now int64, w *match.Waiting, agent string, agentShar
 }
 
 // unheldFor bounds how long an arrival that found no free agent keeps
-// later arrivals from being held as they arrive (its commit takes at most
-// the log's apply timeout; a lost answer must not stop holds for good).
-const unheldFor = int64(6 * time.Second)
+// later arrivals from being held as they arrive: its commit takes at most
+// the Raft log's 5 s apply timeout, and an undecided one is proposed again
+// a second later; a lost answer must not stop holds for good.
+const unheldFor = int64(15 * time.Second)
 
 // holdAtArrival answers a contact about to be committed: the agent to hold
 // it for in the same commit, when the queue would serve it at once. Not

@@ -541,7 +541,8 @@ type RemoteEnvelope struct {
 	// one, in order: what one actor's step sends there goes as one envelope
 	// (an agent's status to each of its queues, a hold's notice to each of
 	// an agent's other queues). Only the outer envelope carries more; the
-	// receiver ignores more inside more.
+	// receiver ignores more inside more. Every member must run a version
+	// that reads it: older ones would deliver only the first message.
 	More          []*RemoteEnvelope `protobuf:"bytes,5,rep,name=more,proto3" json:"more,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
